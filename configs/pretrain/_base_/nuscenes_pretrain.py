@@ -1,0 +1,43 @@
+# nuScenes camera images (all 6 cameras of every keyframe) with IP-Basic dense depth from LIDAR_TOP,
+# as written by tools/create_data.py. Two global crops per image (DINO/CrIBo recipe, paper Tables 5-7):
+# the depth map follows every geometric transform (nearest neighbour) and each view carries the
+# position and depth of each ViT patch token for the spatial clustering.
+dataset_type = 'NuScenesPretrainDataset'
+data_root = 'data/nuscenes/'
+global_crops_scale = (0.25, 1.0)  # Tables 5-7 ViT-S; ViT-B CrIBo/S3PT: (0.32, 1.0)
+patch_size = 16
+
+color_jitter = dict(
+    type='RandomApply',
+    transforms=[dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)],
+    prob=0.8)
+grayscale = dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989))
+blur_view_1 = dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0)
+blur_view_2 = dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1)
+solarize = dict(type='Solarize', thr=128, prob=0.2)
+token_geometry = dict(type='TokenGeometry', patch_size=patch_size)
+geometric = [
+    dict(type='RandomResizedCropWithDepth', size=224, scale=global_crops_scale, interpolation='bicubic'),
+    dict(type='RandomFlipWithDepth', prob=0.5),
+]
+view_1 = geometric + [color_jitter, grayscale, blur_view_1, token_geometry]
+view_2 = geometric + [color_jitter, grayscale, blur_view_2, solarize, token_geometry]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadDepthFromFile'),
+    dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
+    dict(type='PackMultiViewInputs'),
+]
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=8,
+    persistent_workers=True,
+    pin_memory=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type=dataset_type,
+        data_root=data_root,
+        ann_file='s3pt_infos_pretrain_train.pkl',
+        pipeline=train_pipeline),
+)

@@ -1,0 +1,7 @@
+# Table 1: + object diversity consistent spatial clustering. Clusters 32, vMF yes, SK iters 1, depth weight -.
+_base_ = ['./_base_cribo_vit-s16_100e.py']
+model = dict(
+    global_loss={{_base_.vmf_softmax_loss}},
+    object_loss={{_base_.vmf_softmax_loss}},
+    clustering=dict(num_clusters=32, num_iters=1, depth_alpha=0.0),
+)

@@ -1,0 +1,7 @@
+# Table 1: + depth-guided spatial clustering. Clusters 128, vMF yes, SK iters 1, depth weight 4.0.
+_base_ = ['./_base_cribo_vit-s16_100e.py']
+model = dict(
+    global_loss={{_base_.vmf_softmax_loss}},
+    object_loss={{_base_.vmf_softmax_loss}},
+    clustering=dict(num_clusters=128, num_iters=1, depth_alpha=4.0),
+)

@@ -1,0 +1,98 @@
+"""Hooks that carry the schedules of DINO / CrIBo / S3PT (paper Tables 5-7) into mmengine.
+
+* :class:`TeacherEMAHook` - teacher = EMA of the student, momentum cosine 0.996 -> 1.0.
+* :class:`TeacherTempWarmupHook` - teacher temperature warm-up 0.04 -> 0.07 (linear, per epoch).
+* :class:`FreezePrototypesHook` - no update of the prototype ("last") layers for the first epoch(s).
+
+Epochs are counted as ``runner.iter // len(train_dataloader)``, so the hooks behave the same under
+epoch- and iteration-based training loops. The model must provide the methods used below
+(:class:`s3pt_mm.models.S3PT` does); a DDP wrapper is looked through.
+
+Unlike mmpretrain's ``CosineEMA`` (whose ``momentum`` is DINO's ``1 - m`` and which reads max_iters
+from the MessageHub), ``momentum`` here is DINO's: the weight of the *teacher* in
+``teacher <- m * teacher + (1 - m) * student``.
+"""
+import math
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmpretrain.registry import HOOKS
+
+
+def _unwrap(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def current_epoch(runner):
+    """Epoch index of the running iteration (works for epoch- and iteration-based loops)."""
+    return runner.iter // max(len(runner.train_dataloader), 1)
+
+
+def cosine_momentum(iteration, max_iters, base, final):
+    """DINO's cosine schedule: ``final - (final - base) * (1 + cos(pi * i / max_iters)) / 2``."""
+    progress = min(iteration / max(max_iters, 1), 1.0)
+    return final - (final - base) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def linear_warmup(epoch, warmup_epochs, start, end):
+    """DINO's ``np.linspace(start, end, warmup_epochs)[epoch]`` then ``end``."""
+    if epoch >= warmup_epochs or warmup_epochs <= 1:
+        return end
+    return start + (end - start) * epoch / (warmup_epochs - 1)
+
+
+@HOOKS.register_module()
+class TeacherEMAHook(Hook):
+    """Update the teacher after every optimizer step with a cosine momentum schedule.
+
+    Args:
+        momentum (float): m at the first iteration (0.996).
+        end_momentum (float): m at the last iteration (1.0).
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, momentum=0.996, end_momentum=1.0):
+        if not 0.0 <= momentum <= end_momentum <= 1.0:
+            raise ValueError(f'need 0 <= momentum <= end_momentum <= 1, got {momentum}, {end_momentum}')
+        self.momentum = momentum
+        self.end_momentum = end_momentum
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        m = cosine_momentum(runner.iter, runner.max_iters, self.momentum, self.end_momentum)
+        _unwrap(runner.model).update_teacher(m)
+        runner.message_hub.update_scalar('train/teacher_momentum', m)
+
+
+@HOOKS.register_module()
+class TeacherTempWarmupHook(Hook):
+    """Linear warm-up of the teacher temperature of every semantic-clustering loss of the model.
+
+    Args:
+        start (float): 0.04. end (float): 0.07. warmup_epochs (int): 30 (ViT-S) / 50 (ViT-B).
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, start=0.04, end=0.07, warmup_epochs=30):
+        self.start, self.end, self.warmup_epochs = start, end, warmup_epochs
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        temp = linear_warmup(current_epoch(runner), self.warmup_epochs, self.start, self.end)
+        _unwrap(runner.model).set_teacher_temperature(temp)
+        runner.message_hub.update_scalar('train/teacher_temp', temp)
+
+
+@HOOKS.register_module()
+class FreezePrototypesHook(Hook):
+    """Keep the prototype layers fixed during the first ``freeze_epochs`` epochs (DINO's
+    ``freeze_last_layer``: the prototypes get no gradient, so the optimizer leaves them untouched).
+
+    Under DDP, set ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
+    find_unused_parameters=True)`` (the configs of this project do).
+    """
+    priority = 'NORMAL'
+
+    def __init__(self, freeze_epochs=1):
+        self.freeze_epochs = freeze_epochs
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        _unwrap(runner.model).head.set_prototypes_frozen(current_epoch(runner) < self.freeze_epochs)

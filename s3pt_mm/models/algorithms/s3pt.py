@@ -1,0 +1,201 @@
+"""S3PT (and, as configurations of the same code, DINO and CrIBo) in mmpretrain.
+
+Paper Eq. 1:  L = L^g_cv + L^o_cv + L^o_ci
+
+* L^g_cv, global cross-view: DINO loss between the teacher's [CLS] distribution of one view and the
+  student's of the other view.
+* L^o_cv, object-level cross-view: the teacher's dense tokens of both views are clustered jointly
+  (Sinkhorn spatial clustering, paper §3.2-3.3); tokens of each view are mean-pooled per cluster into
+  object features (teacher and student alike, with the teacher's labels); clusters present in both views
+  give object pairs, and the student's object of one view learns the teacher's object of the other.
+* L^o_ci, object-level cross-image: each teacher object retrieves its nearest neighbour in a queue of
+  teacher objects of earlier images; pairs passing the cycle-consistency test bootstrap the student's
+  object of the other view towards the retrieved object (CrIBo).
+
+Configurations (``configs/pretrain``): DINO = no ``clustering`` (global term only); CrIBo = 32 clusters,
+5 Sinkhorn iterations, DINO softmax with logit centering; S3PT = 128 clusters, 1 iteration, depth term,
+vMF-normalised softmax with probability centering (the ``semantic_loss`` settings).
+
+Data contract (from :class:`s3pt_mm.datasets.transforms.PackMultiViewInputs`): ``inputs`` is a list of
+two (B, 3, H, W) views; each data sample carries ``token_positions`` (2, P, 2) in original-image pixels,
+``token_depths`` (2, P) in metres and ``token_depth_valid`` (2, P).
+"""
+import copy
+
+import torch
+from mmengine.logging import MessageHub
+from mmpretrain.models.selfsup.base import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+
+from ..objects import ObjectQueue, objects_in_both_views
+
+
+@MODELS.register_module()
+class S3PT(BaseSelfSupervisor):
+    """Student/teacher ViT with global and object-level bootstrapping.
+
+    Args:
+        backbone (dict): mmpretrain ViT, e.g. ``dict(type='VisionTransformer', arch='deit-small',
+            patch_size=16, drop_path_rate=0.1, out_type='raw')`` (the [CLS] token first).
+        head (dict): :class:`DINOProjectionHead`.
+        global_loss (dict): :class:`DINOLoss` for [CLS] tokens.
+        object_loss (dict | None): :class:`DINOLoss` for object tokens (None for DINO).
+        clustering (dict | None): :class:`SinkhornSpatialClustering` (None for DINO).
+        queue_size (int): images whose objects the cross-image queue keeps (CrIBo 25000, S3PT 2500);
+            0 disables L^o_ci. Its capacity in objects is ``queue_size * num_clusters``.
+        cross_image_start_epoch (int): first epoch of L^o_ci (CrIBo waits one epoch for the queue).
+        loss_weights (dict): weights of ``global``, ``object_cv`` and ``object_ci`` (all 1 in Eq. 1).
+        data_preprocessor (dict): ``SelfSupDataPreprocessor`` settings.
+    """
+
+    def __init__(self, backbone, head, global_loss, object_loss=None, clustering=None, queue_size=0,
+                 cross_image_start_epoch=1, loss_weights=None, data_preprocessor=None, init_cfg=None):
+        super().__init__(backbone=backbone, neck=None, head=head, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        if (clustering is None) != (object_loss is None):
+            raise ValueError('`clustering` and `object_loss` go together: both (CrIBo/S3PT) or '
+                             'neither (DINO)')
+        self.global_loss = MODELS.build(global_loss)
+        self.object_loss = MODELS.build(object_loss) if object_loss is not None else None
+        self.clustering = MODELS.build(clustering) if clustering is not None else None
+        self.loss_weights = dict(global_=1.0, object_cv=1.0, object_ci=1.0)
+        for key, value in (loss_weights or {}).items():
+            key = 'global_' if key == 'global' else key
+            if key not in self.loss_weights:
+                raise KeyError(f'unknown loss weight {key!r}; expected global, object_cv, object_ci')
+            self.loss_weights[key] = value
+        self.cross_image_start_epoch = cross_image_start_epoch
+        self.queue = None
+        if self.clustering is not None and queue_size > 0:
+            self.queue = ObjectQueue(queue_size * self.clustering.num_clusters,
+                                     self.backbone.embed_dims)
+        # The teacher: same architecture, no gradient, always in eval mode (no drop path), updated by
+        # TeacherEMAHook. Its weights are copied from the student in init_weights().
+        self.teacher = torch.nn.ModuleDict(
+            dict(backbone=copy.deepcopy(self.backbone), head=copy.deepcopy(self.head)))
+        self.teacher.requires_grad_(False)
+
+    # ---------------------------------------------------------------- teacher management
+    def init_weights(self):
+        super().init_weights()
+        self.teacher.backbone.load_state_dict(self.backbone.state_dict())
+        self.teacher.head.load_state_dict(self.head.state_dict())
+
+    def train(self, mode=True):
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    @torch.no_grad()
+    def update_teacher(self, momentum):
+        """teacher <- momentum * teacher + (1 - momentum) * student (parameters; buffers copied)."""
+        for student, teacher in ((self.backbone, self.teacher.backbone), (self.head, self.teacher.head)):
+            s_params, t_params = list(student.parameters()), list(teacher.parameters())
+            torch._foreach_mul_(t_params, momentum)
+            torch._foreach_add_(t_params, [p.detach() for p in s_params], alpha=1 - momentum)
+            for s_buf, t_buf in zip(student.buffers(), teacher.buffers()):
+                t_buf.copy_(s_buf)
+
+    def set_teacher_temperature(self, temperature):
+        for loss in (self.global_loss, self.object_loss):
+            if loss is not None:
+                loss.teacher_temp = temperature
+
+    # ---------------------------------------------------------------- forward
+    def extract_feat(self, inputs, data_samples=None):
+        """Backbone tokens of the student (B, 1 + P, C)."""
+        return self.backbone(inputs)[-1]
+
+    @staticmethod
+    def _stack_field(data_samples, name, device):
+        return torch.stack([torch.as_tensor(getattr(s, name)) for s in data_samples]).to(device)
+
+    def _current_epoch(self):
+        return MessageHub.get_current_instance().get_info('epoch', 0)
+
+    def loss(self, inputs, data_samples, **kwargs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError('S3PT expects two global views per image (inputs = [view1, view2])')
+        batch = inputs[0].shape[0]
+        views = torch.cat(list(inputs))
+        with torch.no_grad():
+            t_tokens = self.teacher.backbone(views)[-1]  # (2B, 1 + P, C)
+        s_tokens = self.backbone(views)[-1]
+
+        # L^g_cv: [CLS] of one view, teacher vs student of the other view.
+        t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
+        s_logits = self.head(s_tokens[:, 0], 'global').float()
+        t_norms = self.teacher.head.prototype_norms('global')
+        s_norms = self.head.prototype_norms('global')
+        t_probs = self.global_loss.teacher_probs(t_logits, t_norms).chunk(2)
+        s_logits = s_logits.chunk(2)
+        losses = dict(loss_global=self.loss_weights['global_'] * 0.5 * (
+            self.global_loss(s_logits[1], t_probs[0], s_norms) +
+            self.global_loss(s_logits[0], t_probs[1], s_norms)))
+        self.global_loss.update_center(t_logits, t_norms)
+        if self.clustering is None:
+            return losses
+        losses.update(self._object_losses(t_tokens, s_tokens, batch, data_samples))
+        return losses
+
+    def _object_losses(self, t_tokens, s_tokens, batch, data_samples):
+        device = t_tokens.device
+        num_patches, channels = t_tokens.shape[1] - 1, t_tokens.shape[2]
+
+        def per_image(tokens):  # (2B, 1 + P, C) -> (B, 2, P, C)
+            return tokens[:, 1:].reshape(2, batch, num_patches, channels).transpose(0, 1)
+
+        t_patches, s_patches = per_image(t_tokens), per_image(s_tokens)
+        positions = self._stack_field(data_samples, 'token_positions', device).float()
+        depths = self._stack_field(data_samples, 'token_depths', device).float()
+        valid = self._stack_field(data_samples, 'token_depth_valid', device).bool()
+        depths = torch.where(valid, depths, torch.zeros_like(depths))
+        labels = self.clustering(
+            t_patches.reshape(batch, 2 * num_patches, channels).float(),
+            positions.reshape(batch, 2 * num_patches, 2),
+            depths.reshape(batch, 2 * num_patches)).reshape(batch, 2, num_patches)
+
+        num_clusters = self.clustering.num_clusters
+        t_o1, t_o2, _ = objects_in_both_views(t_patches, labels, num_clusters)
+        s_o1, s_o2, _ = objects_in_both_views(s_patches, labels, num_clusters)
+        losses = dict(num_objects=t_tokens.new_tensor(t_o1.shape[0] / batch))
+        if t_o1.shape[0] == 0:  # cannot happen with >= 1 cluster shared by the views; kept safe
+            zero = s_tokens.sum() * 0
+            losses.update(loss_object_cv=zero, loss_object_ci=zero)
+            return losses
+
+        # L^o_cv
+        head, t_head, crit = self.head, self.teacher.head, self.object_loss
+        s_norms, t_norms = head.prototype_norms('object'), t_head.prototype_norms('object')
+        with torch.no_grad():
+            t_logits = t_head(torch.cat([t_o1, t_o2]), 'object').float()
+        t_probs = crit.teacher_probs(t_logits, t_norms).chunk(2)
+        s_logits = head(torch.cat([s_o1, s_o2]), 'object').float().chunk(2)
+        losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * (
+            crit(s_logits[1], t_probs[0], s_norms) + crit(s_logits[0], t_probs[1], s_norms))
+
+        # L^o_ci
+        if self.queue is not None:
+            losses['loss_object_ci'] = self._cross_image_loss(t_o1, t_o2, s_logits, s_norms, t_norms)
+        crit.update_center(t_logits, t_norms)
+        return losses
+
+    def _cross_image_loss(self, t_o1, t_o2, s_logits, s_norms, t_norms):
+        crit = self.object_loss
+        loss = s_logits[0].new_zeros(())
+        nn_v1, mask_v1, nn_v2, mask_v2 = self.queue.cycle_consistent_neighbours(t_o1, t_o2)
+        active = self._current_epoch() >= self.cross_image_start_epoch
+        num_bootstrapped = int(mask_v1.sum()) + int(mask_v2.sum())
+        if active and num_bootstrapped > 0:
+            with torch.no_grad():
+                nn_probs = crit.teacher_probs(
+                    self.teacher.head(torch.cat([nn_v1, nn_v2]), 'object').float(), t_norms).chunk(2)
+            # view-1 neighbours teach the student's view 2 and vice versa (CrIBo).
+            terms = []
+            for probs, student, mask in ((nn_probs[0], s_logits[1], mask_v1),
+                                         (nn_probs[1], s_logits[0], mask_v2)):
+                if mask.any():
+                    terms.append(crit(student[mask], probs[mask], s_norms))
+            loss = sum(terms) / len(terms)
+        self.queue.enqueue(t_o1, t_o2)
+        return self.loss_weights['object_ci'] * loss

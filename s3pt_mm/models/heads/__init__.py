@@ -1,0 +1,3 @@
+from .dino_head import DINOProjectionHead, PrototypeLayer
+
+__all__ = ['DINOProjectionHead', 'PrototypeLayer']

@@ -1,0 +1,82 @@
+"""Semantic clustering loss of DINO / CrIBo / S3PT: H(P_t, P_s) with teacher centering and sharpening.
+
+Each of the three terms of paper Eq. 1 is the cross-entropy between the teacher's and the student's
+distributions over K prototypes. Two formulations:
+
+* DINO softmax (DINO, CrIBo): ``P = softmax(<W_k, z> / tau)`` with unit prototypes, and the teacher
+  centred in logit space, ``P_t = softmax((t - c) / tau_t)`` with ``c`` the EMA of the mean teacher
+  logit (:func:`s3pt_mm.models.vmf.center_logits`).
+* vMF-normalised softmax (S3PT, paper Eq. 2): ``log C_p(||W_k|| / tau)`` is added to the logits, with
+  unnormalised prototypes, and the teacher is centred in probability space,
+  ``P_t = softmax(l_t - log c)`` with ``c`` the EMA of the mean teacher probability
+  (:func:`s3pt_mm.models.vmf.center_probabilities`, Govindarajan et al., ICLR 2023).
+
+The centre's batch statistic is all-reduced over DDP ranks.
+"""
+import torch
+import torch.nn as nn
+from mmpretrain.registry import MODELS
+
+from ..vmf import batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
+
+
+@MODELS.register_module()
+class DINOLoss(nn.Module):
+    """Cross-entropy between centred/sharpened teacher and student prototype distributions.
+
+    Args:
+        out_channels (int): K, the number of prototypes.
+        student_temp (float): tau_s, 0.1.
+        teacher_temp (float): tau_t at start; TeacherTempWarmupHook drives it 0.04 -> 0.07.
+        center_momentum (float): m of the centre EMA, 0.9.
+        vmf (bool): add the vMF normaliser log C_p(||W_k|| / tau) of Eq. 2 to the logits.
+        centering (str): ``'logit'`` (DINO, CrIBo) or ``'probability'`` (S3PT).
+        bottleneck_channels (int): p, the dimension of the embeddings z (256).
+    """
+
+    def __init__(self, out_channels, student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
+                 vmf=False, centering='logit', bottleneck_channels=256):
+        super().__init__()
+        if centering not in ('logit', 'probability'):
+            raise ValueError(f"centering must be 'logit' or 'probability', got {centering!r}")
+        self.student_temp = student_temp
+        self.teacher_temp = teacher_temp
+        self.center_momentum = center_momentum
+        self.vmf = vmf
+        self.centering = centering
+        self.bottleneck_channels = bottleneck_channels
+        init = torch.zeros(out_channels) if centering == 'logit' else torch.full(
+            (out_channels, ), 1.0 / out_channels)
+        self.register_buffer('center', init)
+
+    def scaled_logits(self, logits, prototype_norms, temperature):
+        """``logits / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)`` (Eq. 2). (N, K) -> (N, K)."""
+        scaled = logits / temperature
+        if self.vmf:
+            scaled = scaled + vmf_log_normalizer(prototype_norms / temperature,
+                                                 self.bottleneck_channels).to(scaled.dtype)
+        return scaled
+
+    @torch.no_grad()
+    def teacher_probs(self, logits, prototype_norms=None):
+        """Centred and sharpened teacher distribution. logits: (N, K) raw ``<W_k, z>``."""
+        scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
+        if self.centering == 'logit':
+            return center_logits(scaled, self.center / self.teacher_temp)
+        return center_probabilities(scaled, self.center)
+
+    @torch.no_grad()
+    def update_center(self, logits, prototype_norms=None):
+        """EMA update of the centre with this step's teacher outputs (all ranks)."""
+        if self.centering == 'logit':
+            stat = batch_mean(logits, all_reduce=True)
+        else:
+            scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
+            stat = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
+        self.center.copy_(update_center(self.center, stat, self.center_momentum))
+
+    def forward(self, student_logits, teacher_probs, prototype_norms=None):
+        """Mean over rows of ``-sum_k P_t,k log P_s,k``. student_logits: (N, K) raw; teacher_probs: (N, K)."""
+        log_ps = torch.log_softmax(
+            self.scaled_logits(student_logits, prototype_norms, self.student_temp), dim=-1)
+        return -(teacher_probs * log_ps).sum(dim=-1).mean()
