@@ -169,3 +169,25 @@ def test_schedules_follow_dino():
     assert linear_warmup(29, 30, 0.04, 0.07) == pytest.approx(0.07)
     assert linear_warmup(10, 30, 0.04, 0.07) == pytest.approx(0.04 + 0.03 * 10 / 29)
     assert linear_warmup(100, 30, 0.04, 0.07) == 0.07
+
+
+def test_local_crops_enter_the_global_term_only():
+    """DINO multi-crop: with L local views the global term averages the 2 * (2 + L) - 2
+    cross-entropies between each teacher global view and every other student view."""
+    torch.manual_seed(0)
+    model = tiny_model('dino')
+    model.eval()  # no drop path, so that the reference below sees the same network
+    data = fake_batch()
+    data['inputs'] = data['inputs'] + [torch.rand(2, 3, 16, 16) * 255 for _ in range(3)]
+    data = model.data_preprocessor(data, training=True)
+    views = data['inputs']
+    loss = model(**data, mode='loss')['loss_global']  # centre still 0 during this step
+
+    with torch.no_grad():
+        t = model.teacher.head(model.teacher.backbone(torch.cat(views[:2]))[-1][:, 0], 'global')
+        t_probs = torch.softmax(t / model.global_loss.teacher_temp, -1).chunk(2)
+        s = [model.head(model.backbone(v)[-1][:, 0], 'global') for v in views]
+        expected = [-(t_probs[i] * torch.log_softmax(s[v] / 0.1, -1)).sum(-1).mean()
+                    for i in range(2) for v in range(5) if v != i]
+    assert len(expected) == 8
+    torch.testing.assert_close(loss.detach(), sum(expected) / 8)

@@ -114,24 +114,30 @@ class S3PT(BaseSelfSupervisor):
         return MessageHub.get_current_instance().get_info('epoch', 0)
 
     def loss(self, inputs, data_samples, **kwargs):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError('S3PT expects two global views per image (inputs = [view1, view2])')
+        """Eq. 1. ``inputs``: [global view 1, global view 2, *local views] (DINO's multi-crop: local
+        views, if any, go through the student only and enter the global term)."""
+        if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:
+            raise ValueError('S3PT expects at least two global views per image '
+                             '(inputs = [view1, view2, *local_views])')
         batch = inputs[0].shape[0]
-        views = torch.cat(list(inputs))
+        views = torch.cat(list(inputs[:2]))
         with torch.no_grad():
             t_tokens = self.teacher.backbone(views)[-1]  # (2B, 1 + P, C)
         s_tokens = self.backbone(views)[-1]
 
-        # L^g_cv: [CLS] of one view, teacher vs student of the other view.
+        # L^g_cv: the teacher's [CLS] distribution of each global view teaches the student's [CLS]
+        # of every other view.
         t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
-        s_logits = self.head(s_tokens[:, 0], 'global').float()
         t_norms = self.teacher.head.prototype_norms('global')
-        s_norms = self.head.prototype_norms('global')
         t_probs = self.global_loss.teacher_probs(t_logits, t_norms).chunk(2)
-        s_logits = s_logits.chunk(2)
-        losses = dict(loss_global=self.loss_weights['global_'] * 0.5 * (
-            self.global_loss(s_logits[1], t_probs[0], s_norms) +
-            self.global_loss(s_logits[0], t_probs[1], s_norms)))
+        s_cls = [s_tokens[:, 0]]
+        if len(inputs) > 2:
+            s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
+        s_logits = self.head(torch.cat(s_cls), 'global').float().split(batch)
+        s_norms = self.head.prototype_norms('global')
+        terms = [self.global_loss(s_logits[v], t_probs[t], s_norms)
+                 for t in range(2) for v in range(len(s_logits)) if v != t]
+        losses = dict(loss_global=self.loss_weights['global_'] * sum(terms) / len(terms))
         self.global_loss.update_center(t_logits, t_norms)
         if self.clustering is None:
             return losses
