@@ -1,0 +1,182 @@
+"""Speed and memory figures of s3pt_mm, printed as a table and optionally written as JSON.
+
+    python tools/benchmark.py                        # every section
+    python tools/benchmark.py --only ip_basic clustering --json bench.json
+    python tools/benchmark.py --only pretrain --device cuda --batch-size 64
+
+Sections (each a function returning {figure: value}):
+  ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread)
+  clustering  ms per batch of spatial clustering (B=8 images, 2 x 196 ViT-S/16 tokens of width 384)
+              with CrIBo's (32 clusters, 5 iterations) and S3PT's (128 clusters, 1 iteration, depth)
+              settings
+  pretrain    S3PT ViT-S/16 pre-training step (configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py,
+              224x224 views, 65536 prototypes): images/s and peak memory at --batch-size
+  pipeline    data-pipeline images/s of the pre-training transforms on the synthetic dataset
+Adding a section = writing one function and adding it to SECTIONS.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import resource
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _timed(fn, repeats, warmup=1):
+    """Median and mean wall time of ``fn()`` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times)), float(np.mean(times))
+
+
+def lidar_like_sparse_depth(height=900, width=1600, seed=0):
+    """A LiDAR-like sparse depth map: 32 scan rows over the lower 2/3, ~5 % of those pixels hit."""
+    rng = np.random.default_rng(seed)
+    depth = np.zeros((height, width), np.float32)
+    rows = np.linspace(height // 3, height - 1, 32).astype(int)
+    for row in rows:
+        cols = np.flatnonzero(rng.random(width) < 0.6)
+        depth[row, cols] = np.clip(rng.gamma(2.0, 8.0, len(cols)), 1.0, 90.0)
+    return depth
+
+
+def bench_ip_basic(args):
+    import cv2
+
+    from s3pt_mm.depth import fill_in_fast, fill_in_multiscale
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        sparse = lidar_like_sparse_depth()
+        fast = _timed(lambda: fill_in_fast(sparse), args.repeats)
+        multi = _timed(lambda: fill_in_multiscale(sparse), max(args.repeats // 2, 1))
+    finally:
+        cv2.setNumThreads(threads)
+    return {'fill_in_fast ms/frame (900x1600, 1 thread)': fast[0],
+            'fill_in_multiscale ms/frame (900x1600, 1 thread)': multi[0]}
+
+
+def bench_clustering(args):
+    from s3pt_mm.models.clustering import spatial_clustering
+    device = torch.device(args.device)
+    g = torch.Generator(device='cpu').manual_seed(0)
+    batch, tokens, width = 8, 2 * 196, 384
+    feats = torch.randn(batch, tokens, width, generator=g).to(device)
+    grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1)
+    pos = torch.cat([grid.reshape(-1, 2) * 16 + 8, grid.reshape(-1, 2) * 12 + 40]).expand(batch, -1, -1)
+    depths = (torch.rand(batch, tokens, generator=g) * 60 + 2).to(device)
+    pos = pos.to(device)
+    out = {}
+    for name, kwargs in (('CrIBo (32 clusters, 5 iters)', dict(num_clusters=32, num_iters=5)),
+                         ('S3PT (128 clusters, 1 iter, depth 4)',
+                          dict(num_clusters=128, num_iters=1, depth_alpha=4.0))):
+
+        def run():
+            spatial_clustering(feats, pos, depths, **kwargs)
+            if device.type == 'cuda':
+                torch.cuda.synchronize()
+
+        out[f'spatial clustering ms/batch (B=8, N=392) {name}'] = _timed(run, args.repeats)[0]
+    return out
+
+
+def _peak_memory_mb(device):
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def bench_pretrain(args):
+    from mmengine.config import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    import s3pt_mm.models  # noqa: F401
+    device = torch.device(args.device)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
+    model = MODELS.build(cfg.model).to(device)
+    model.init_weights()
+    model.train()
+    wrapper = dict(type='AmpOptimWrapper', dtype='float16') if device.type == 'cuda' else {}
+    optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-4), **wrapper))
+    batch, n = args.batch_size, 196
+    grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1)
+    grid = grid.reshape(n, 2) * 16 + 8
+    samples = []
+    for _ in range(batch):
+        sample = DataSample()
+        sample.set_field(torch.stack([grid, grid * 0.7 + 40]), 'token_positions')
+        sample.set_field(torch.rand(2, n) * 50 + 2, 'token_depths')
+        sample.set_field(torch.ones(2, n, dtype=torch.bool), 'token_depth_valid')
+        samples.append(sample)
+    data = dict(inputs=[torch.randint(0, 255, (batch, 3, 224, 224), dtype=torch.uint8) for _ in range(2)],
+                data_samples=samples)
+
+    def step():
+        model.train_step(data, optim)
+        model.update_teacher(0.996)
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats(device)
+    median_ms, _ = _timed(step, max(args.repeats // 2, 2))
+    return {f'S3PT ViT-S/16 train step s (batch {batch}, {device.type})': median_ms / 1000,
+            f'S3PT ViT-S/16 images/s (batch {batch}, {device.type})': batch / (median_ms / 1000),
+            f'peak memory MiB ({"GPU allocated" if device.type == "cuda" else "process RSS"})':
+            _peak_memory_mb(device)}
+
+
+SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, pretrain=bench_pretrain)
+
+
+def write_json_atomic(obj, path):
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.json.tmp')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='s3pt_mm benchmarks')
+    parser.add_argument('--only', nargs='+', choices=sorted(SECTIONS), help='sections to run')
+    parser.add_argument('--json', help='also write the figures to this JSON file')
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--batch-size', type=int, default=8, help='pre-training batch (images)')
+    args = parser.parse_args(argv)
+    results = dict(machine=dict(python=platform.python_version(), torch=torch.__version__,
+                                cpu_threads=torch.get_num_threads(), device=args.device,
+                                gpu=torch.cuda.get_device_name() if args.device.startswith('cuda') else None))
+    for name in args.only or SECTIONS:
+        print(f'[benchmark] {name} ...', file=sys.stderr, flush=True)
+        results[name] = SECTIONS[name](args)
+    width = max(len(k) for section in results.values() for k in section)
+    for name, figures in results.items():
+        print(f'\n## {name}')
+        for key, value in figures.items():
+            shown = f'{value:.2f}' if isinstance(value, float) else value
+            print(f'{key:<{width}}  {shown}')
+    if args.json:
+        write_json_atomic(results, args.json)
+    return results
+
+
+if __name__ == '__main__':
+    main()
