@@ -53,6 +53,10 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
 
     if method == 'dino':
         assert 'clustering' not in model and head.num_object_prototypes == 0
+        multi_view = cfg.train_dataloader.dataset.pipeline[2]
+        assert multi_view.num_views == [1, 1, 10]  # local crops: 10
+        local = multi_view.transforms[2][0]
+        assert (local.size, tuple(local.scale)) == (96, (0.05, 0.25))  # local crops scale
         return
     clustering = model.clustering
     assert clustering.sinkhorn_lambda == 20.0 and clustering.pos_alpha == 1.0

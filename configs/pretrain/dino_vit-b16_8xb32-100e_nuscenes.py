@@ -1,7 +1,7 @@
 # DINO (paper Table 5), ViT-B/16, 100 epochs on nuScenes: the method of
 # dino_vit-s16_8xb32-500e_nuscenes.py with the ViT-Base/16 column (global crops scale [0.25, 1.0]).
 _base_ = [
-    './_base_/models.py', './_base_/nuscenes_pretrain.py', './_base_/schedule_vit-b16_100e.py',
+    './_base_/models.py', './_base_/nuscenes_pretrain_multicrop.py', './_base_/schedule_vit-b16_100e.py',
     './_base_/default_runtime.py'
 ]
 model = dict(

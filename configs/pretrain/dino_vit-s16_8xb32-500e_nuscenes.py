@@ -1,7 +1,8 @@
-# DINO (paper Table 5), ViT-S/16, 500 epochs on nuScenes: global cross-view term of Eq. 1 only,
+# DINO (paper Table 5), ViT-S/16, 500 epochs on nuScenes: global cross-view term of Eq. 1 only (2 global
+# + 10 local crops),
 # DINO softmax with centering of logits. Run: tools/train.py configs/pretrain/<this file>
 _base_ = [
-    './_base_/models.py', './_base_/nuscenes_pretrain.py', './_base_/schedule_vit-s16_500e.py',
+    './_base_/models.py', './_base_/nuscenes_pretrain_multicrop.py', './_base_/schedule_vit-s16_500e.py',
     './_base_/default_runtime.py'
 ]
 model = dict(
