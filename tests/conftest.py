@@ -21,3 +21,45 @@ def synthetic_data_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp('synthetic') / 'data'
     generate_synthetic_dataset(root, **SYNTHETIC_TEST_CONFIG)
     return root
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_tool(*args, check=True):
+    """Run ``python tools/<args>`` from the repository root, as a user would; returns the result."""
+    import os
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if check and result.returncode != 0:
+        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return result
+
+
+@pytest.fixture(scope='session')
+def pretrain_data_root(synthetic_data_root, tmp_path_factory) -> Path:
+    """A copy of the synthetic nuScenes root after ``tools/create_data.py nuscenes`` (infos + depth)."""
+    import shutil
+    root = tmp_path_factory.mktemp('pretrain') / 'nuscenes'
+    shutil.copytree(synthetic_data_root / 'nuscenes', root)
+    run_tool('tools/create_data.py', 'nuscenes', '--root-path', str(root), '--version', 'v1.0-mini',
+             '--workers', '0')
+    return root
+
+
+def demo_train_options(data_root, epochs):
+    return [f'train_dataloader.dataset.data_root={data_root}/', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=6',
+            f'train_cfg.max_epochs={epochs}', 'default_hooks.checkpoint.interval=1',
+            'default_hooks.logger.interval=1']
+
+
+@pytest.fixture(scope='session')
+def s3pt_checkpoint(pretrain_data_root, tmp_path_factory) -> Path:
+    """A real pre-training checkpoint: the demo S3PT config trained for 1 epoch on the synthetic data."""
+    work_dir = tmp_path_factory.mktemp('s3pt_pretrain')
+    run_tool('tools/train.py', 'configs/demo/s3pt_vit-demo_synthetic.py', '--work-dir', str(work_dir),
+             '--cfg-options', *demo_train_options(pretrain_data_root, 1))
+    return work_dir / 'epoch_1.pth'

@@ -1,0 +1,89 @@
+"""Pictures: spatial clusters over images (paper Figure 1), depth maps before/after completion.
+
+Pure numpy/OpenCV drawing plus :func:`teacher_clusters`, which runs a pre-trained backbone and the spatial
+clustering of the paper on one image. Used by ``tools/visualize.py``.
+"""
+import cv2
+import numpy as np
+import torch
+
+from s3pt_mm.datasets.transforms import TokenGeometry
+from s3pt_mm.models.clustering import spatial_clustering
+
+
+def colorize_depth(depth, max_depth=60.0):
+    """(H, W) metres -> (H, W, 3) BGR (turbo colour map, near = blue), black where depth is 0."""
+    scaled = np.clip(depth / max_depth * 255, 0, 255).astype(np.uint8)
+    image = cv2.applyColorMap(scaled, cv2.COLORMAP_TURBO)
+    image[depth <= 0] = 0
+    return image
+
+
+def label_palette(num_labels, seed=0):
+    """Distinct BGR colours (golden-ratio hues) in a fixed, seeded order."""
+    hues = (np.arange(num_labels) * 0.618034) % 1.0
+    np.random.default_rng(seed).shuffle(hues)
+    hsv = np.stack([hues * 179, np.full(num_labels, 200), np.full(num_labels, 255)], 1).astype(np.uint8)
+    return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
+
+
+def overlay_labels(image, labels, alpha=0.5):
+    """Blend a (h, w) label grid (upsampled with nearest neighbour) over a BGR image, with boundaries."""
+    height, width = image.shape[:2]
+    grid = cv2.resize(labels.astype(np.int32).astype(np.float32), (width, height),
+                      interpolation=cv2.INTER_NEAREST).astype(np.int64)
+    colours = label_palette(int(labels.max()) + 1)[grid]
+    out = cv2.addWeighted(image, 1 - alpha, colours, alpha, 0)
+    edge = (np.diff(grid, axis=0, prepend=grid[:1]) != 0) | (np.diff(grid, axis=1, prepend=grid[:, :1]) != 0)
+    out[edge] = 255
+    return out
+
+
+@torch.no_grad()
+def teacher_clusters(backbone, image, depth, *, num_clusters, num_iters, depth_alpha, height=224,
+                     patch_size=16, data_preprocessor=None, seed=0):
+    """Spatial clusters of one image's tokens, as the paper computes them for training.
+
+    The image is resized to ``height`` x (width keeping the aspect ratio, rounded to the patch size);
+    the tokens of this single view, their positions in original pixels and their depths go through
+    :func:`spatial_clustering` with the given settings.
+
+    Args:
+        backbone: mmpretrain ViT (``out_type='raw'``, [CLS] first) in eval mode.
+        image (np.ndarray): (H, W, 3) BGR uint8. depth (np.ndarray | None): (H, W) metres, 0 = unknown.
+        data_preprocessor: mmpretrain SelfSupDataPreprocessor of the pre-training config.
+
+    Returns:
+        np.ndarray: (rows, cols) labels of the token grid.
+    """
+    h0, w0 = image.shape[:2]
+    width = max(patch_size, int(round(w0 * height / h0 / patch_size)) * patch_size)
+    view = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+    results = dict(img=view, view_to_orig=np.array([[w0 / width, 0, 0], [0, h0 / height, 0]]))
+    if depth is not None:
+        results['depth'] = cv2.resize(depth, (width, height), interpolation=cv2.INTER_NEAREST_EXACT)
+    geometry = TokenGeometry(patch_size=patch_size)(results)
+    inputs = torch.from_numpy(view.transpose(2, 0, 1).copy())[None]
+    if data_preprocessor is not None:
+        inputs = data_preprocessor(dict(inputs=[inputs], data_samples=None), training=False)['inputs'][0]
+    tokens = backbone(inputs.float())[-1][:, 1:]
+    depths = torch.from_numpy(np.where(geometry['token_depth_valid'], geometry['token_depths'], 0))[None]
+    labels = spatial_clustering(
+        tokens, torch.from_numpy(geometry['token_positions'])[None], depths if depth_alpha > 0 else None,
+        num_clusters=num_clusters, num_iters=num_iters, depth_alpha=depth_alpha,
+        generator=torch.Generator().manual_seed(seed))
+    return labels[0].reshape(height // patch_size, width // patch_size).numpy()
+
+
+def caption(image, text):
+    """The image with a text banner on top."""
+    banner = np.full((22, image.shape[1], 3), 32, np.uint8)
+    (text_width, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+    scale = 0.45 * min(1.0, (image.shape[1] - 8) / max(text_width, 1))
+    cv2.putText(banner, text, (4, 16), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([banner, image], 0)
+
+
+def grid(rows):
+    """Stack a list of rows (lists of equally sized images) into one image."""
+    return np.concatenate([np.concatenate(row, 1) for row in rows], 0)

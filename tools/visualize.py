@@ -1,0 +1,132 @@
+"""Pictures of s3pt_mm, as PNG files.
+
+    # spatial clusters of pre-trained teachers with CrIBo's and S3PT's clustering settings (Figure 1)
+    python tools/visualize.py clusters --data-root data/nuscenes --index 0 \
+        --checkpoint DINO=work_dirs/dino/epoch_20.pth --checkpoint S3PT=work_dirs/s3pt/epoch_20.pth \
+        --out clusters.png
+    # image, projected LiDAR depth, IP-Basic completed depth
+    python tools/visualize.py depth --data-root data/nuscenes --index 0 --out depth.png
+
+Images come from the pre-training info file (``--info``, default ``s3pt_infos_pretrain_val.pkl`` under
+the data root) written by tools/create_data.py.
+"""
+import argparse
+import os.path as osp
+import pickle
+import sys
+
+import cv2
+import numpy as np
+
+import s3pt_mm  # noqa: F401
+
+# (label, clusters, Sinkhorn iterations, depth weight) of CrIBo (Table 6) and S3PT (Table 7)
+SETTINGS = (('CrIBo: 32 clusters, 5 SK iters', 32, 5, 0.0),
+            ('S3PT: 128 clusters, 1 SK iter, depth 4', 128, 1, 4.0))
+
+
+def load_entry(args):
+    info = args.info or osp.join(args.data_root, 's3pt_infos_pretrain_val.pkl')
+    if not osp.isfile(info):
+        raise SystemExit(f'info file not found: {info} (run tools/create_data.py first)')
+    with open(info, 'rb') as f:
+        infos = pickle.load(f)
+    entries = infos['data_list']
+    if not 0 <= args.index < len(entries):
+        raise SystemExit(f'--index {args.index} out of range: {info} has {len(entries)} images')
+    entry = entries[args.index]
+    image = cv2.imread(osp.join(args.data_root, entry['img_path']))
+    depth = None
+    if entry.get('depth_path'):
+        raw = cv2.imread(osp.join(args.data_root, entry['depth_path']), cv2.IMREAD_UNCHANGED)
+        depth = cv2.resize(raw.astype(np.float32) / infos['metainfo']['depth_scale'],
+                           (image.shape[1], image.shape[0]), interpolation=cv2.INTER_NEAREST_EXACT)
+    return entry, image, depth
+
+
+def build_teacher(checkpoint):
+    """Teacher ViT and data preprocessor of a pre-training checkpoint (its config is in its meta)."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.models  # noqa: F401
+    from s3pt_mm.utils.checkpoint import load_backbone_state_dict
+    from s3pt_mm.utils.compat import load_trusted_checkpoint
+    meta = load_trusted_checkpoint(checkpoint, map_location='cpu').get('meta', {})
+    if 'cfg' not in meta:
+        raise SystemExit(f'{checkpoint}: no config in the checkpoint meta (not an mmengine Runner '
+                         'checkpoint of pre-training)')
+    cfg = Config.fromstring(meta['cfg'], '.py')
+    backbone = MODELS.build(cfg.model.backbone)
+    backbone.load_state_dict(load_backbone_state_dict(checkpoint, 'teacher'))
+    backbone.eval()  # (mmpretrain's ViT.train() returns None, so no chaining)
+    return backbone, MODELS.build(cfg.model.data_preprocessor), cfg.model.backbone.patch_size
+
+
+def cmd_clusters(args):
+    from s3pt_mm.visualization import caption, grid, overlay_labels, teacher_clusters
+    _, image, depth = load_entry(args)
+    rows = []
+    for spec in args.checkpoint:
+        name, _, path = spec.partition('=')
+        if not path:
+            raise SystemExit(f'--checkpoint expects NAME=PATH, got {spec!r}')
+        backbone, preprocessor, patch = build_teacher(path)
+        row = []
+        for label, clusters, iters, beta in SETTINGS:
+            labels = teacher_clusters(backbone, image, depth, num_clusters=clusters, num_iters=iters,
+                                      depth_alpha=beta, height=args.height, patch_size=patch,
+                                      data_preprocessor=preprocessor)
+            row.append(caption(overlay_labels(image, labels), f'{name} | {label}'))
+        rows.append(row)
+    return grid(rows)
+
+
+def cmd_depth(args):
+    from s3pt_mm.depth import fill_in_fast, lidar_to_camera, sparse_depth_map
+    from s3pt_mm.visualization import caption, colorize_depth, grid
+    from nuscenes.nuscenes import NuScenes
+    entry, image, depth = load_entry(args)
+    nusc = NuScenes(version=args.version, dataroot=args.data_root, verbose=False)
+    cam = nusc.get('sample_data', entry['sample_data_token'])
+    lidar = nusc.get('sample_data', nusc.get('sample', cam['sample_token'])['data']['LIDAR_TOP'])
+    calib = nusc.get('calibrated_sensor', cam['calibrated_sensor_token'])
+    matrix = lidar_to_camera(nusc.get('calibrated_sensor', lidar['calibrated_sensor_token']),
+                             nusc.get('ego_pose', lidar['ego_pose_token']),
+                             nusc.get('ego_pose', cam['ego_pose_token']), calib)
+    points = np.fromfile(osp.join(args.data_root, lidar['filename']), np.float32).reshape(-1, 5)[:, :3]
+    sparse = sparse_depth_map(points, matrix, np.array(calib['camera_intrinsic']), image.shape[:2]).depth
+    # dilate the projected points so that single pixels are visible
+    shown = cv2.dilate(np.where(sparse > 0, 1000 - sparse, 0), np.ones((3, 3), np.uint8))
+    shown = np.where(shown > 0, 1000 - shown, 0)
+    completed = depth if depth is not None else fill_in_fast(sparse)
+    return grid([[caption(image, entry['img_path'].split('/')[-1][:60]),
+                  caption(colorize_depth(shown), f'LiDAR projected ({int((sparse > 0).sum())} px)'),
+                  caption(colorize_depth(completed), 'IP-Basic completed')]])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description='s3pt_mm pictures')
+    sub = parser.add_subparsers(dest='command', required=True)
+    for name in ('clusters', 'depth'):
+        p = sub.add_parser(name)
+        p.add_argument('--data-root', required=True, help='nuScenes root (with create_data output)')
+        p.add_argument('--info', help='pre-training info file (default: <root>/s3pt_infos_pretrain_val.pkl)')
+        p.add_argument('--index', type=int, default=0, help='image index in the info file')
+        p.add_argument('--out', required=True, help='output PNG')
+        p.add_argument('--scale', type=float, default=1.0, help='resize the picture by this factor')
+    sub.choices['clusters'].add_argument('--checkpoint', action='append', required=True,
+                                         help='NAME=PATH of a pre-training checkpoint (repeatable)')
+    sub.choices['clusters'].add_argument('--height', type=int, default=224, help='ViT input height')
+    sub.choices['depth'].add_argument('--version', default='v1.0-mini')
+    args = parser.parse_args(argv)
+    picture = dict(clusters=cmd_clusters, depth=cmd_depth)[args.command](args)
+    if args.scale != 1.0:
+        picture = cv2.resize(picture, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_NEAREST)
+    from s3pt_mm.data_converters.nuscenes_pretrain import write_png_atomic
+    write_png_atomic(args.out, picture)
+    print(f'wrote {args.out} ({picture.shape[1]}x{picture.shape[0]})', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
