@@ -1,23 +1,49 @@
 """Depth-aware multi-view augmentation for S3PT pre-training.
 
-Each view keeps the image, its depth map and an affine map from view pixels to ORIGINAL image pixels
-(``results['view_to_orig']``, 2x3, continuous coordinates with pixel ``i`` covering ``[i, i + 1)``), so that
-:class:`TokenGeometry` can give every ViT patch token its position in the original image (to cluster the
-tokens of two views jointly, paper §3.2) and its depth (§3.3).
+The joint-view spatial clustering (paper §3.2-3.3) needs, for every ViT patch token of both views of an
+image, the token's position in the ORIGINAL image (so that tokens of the two views share one coordinate
+frame) and its depth from the dense LiDAR depth map. The geometric transforms here therefore move the
+image and its depth map together (depth always with nearest neighbour, so a depth value is never a
+blend of two surfaces) and compose ``results['view_to_orig']``: a 2x3 affine map from view pixel
+coordinates to original image pixel coordinates. Coordinates are continuous, pixel ``i`` covering
+``[i, i + 1)``, so the centre of pixel ``(row, col)`` is ``(col + 0.5, row + 0.5)``.
+:class:`TokenGeometry` reads that map and the view's depth map at the end of each view's pipeline.
 
-Pipeline of the pre-training configs (two global views, the DINO / CrIBo recipe)::
+The photometric transforms of the DINO / CrIBo recipe (mmpretrain's ``ColorJitter``, ``GaussianBlur``,
+``Solarize`` and mmcv's ``RandomGrayscale``) read and write ``results['img']`` only, so they are used
+unchanged.
 
-    geometric = [dict(type='RandomResizedCropWithDepth', size=224, scale=(0.25, 1.0)),
-                 dict(type='RandomFlipWithDepth', prob=0.5)]
-    view_1 = geometric + [color_jitter, grayscale, blur(p=1.0), dict(type='TokenGeometry')]
-    view_2 = geometric + [color_jitter, grayscale, blur(p=0.1), solarize(p=0.2),
-                          dict(type='TokenGeometry')]
-    pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadDepthFromFile'),
-                dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
-                dict(type='PackMultiViewInputs')]
+Pipeline of the pre-training configs (two global 224x224 views; Tables 5-7: crop scale (0.25, 1.0),
+or (0.32, 1.0) for ViT-B CrIBo / S3PT)::
 
-The photometric transforms (mmpretrain's ColorJitter, GaussianBlur, Solarize, mmcv's RandomGrayscale)
-touch ``img`` only.
+    color_jitter = dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)])
+    grayscale = dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+                     channel_weights=(0.114, 0.587, 0.2989))  # BGR images
+    geometric = [
+        dict(type='RandomResizedCropWithDepth', size=224, scale=(0.25, 1.0), interpolation='bicubic'),
+        dict(type='RandomFlipWithDepth', prob=0.5),
+    ]
+    view_1 = geometric + [
+        color_jitter, grayscale,
+        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0),
+        dict(type='TokenGeometry', patch_size=16),
+    ]
+    view_2 = geometric + [
+        color_jitter, grayscale,
+        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
+        dict(type='Solarize', thr=128, prob=0.2),
+        dict(type='TokenGeometry', patch_size=16),
+    ]
+    train_pipeline = [
+        dict(type='LoadImageFromFile'),
+        dict(type='LoadDepthFromFile'),
+        dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
+        dict(type='PackMultiViewInputs'),
+    ]
+
+DINO's local crops (96x96, scale (0.05, 0.25)) go in a third group without ``TokenGeometry``:
+``num_views=[1, 1, 10]``; views with token geometry must come first.
 """
 import copy
 import math
@@ -29,31 +55,47 @@ from mmpretrain.registry import TRANSFORMS
 
 _INTERPOLATIONS = dict(nearest=cv2.INTER_NEAREST_EXACT, bilinear=cv2.INTER_LINEAR,
                        bicubic=cv2.INTER_CUBIC, area=cv2.INTER_AREA)
+_IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+TOKEN_GEOMETRY_KEYS = ('token_positions', 'token_depths', 'token_depth_valid')
 
 
-def _compose(outer, inner):
-    """2x3 affine ``outer o inner`` (apply ``inner`` first)."""
-    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
+def compose_affine(outer, inner):
+    """2x3 affine ``outer o inner`` (``inner`` applied first)."""
+    bottom = np.array([[0.0, 0.0, 1.0]])
+    return (np.vstack([outer, bottom]) @ np.vstack([inner, bottom]))[:2]
 
 
-def _view_to_orig(results):
-    if 'view_to_orig' not in results:
-        results['view_to_orig'] = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    return results['view_to_orig']
+def view_to_orig(results):
+    """The view's 2x3 map to original image pixels (identity before any geometric transform)."""
+    return results.get('view_to_orig', _IDENTITY)
 
 
-def random_resized_crop_box(height, width, scale, ratio, rng=np.random):
-    """torchvision's RandomResizedCrop sampling: (top, left, h, w) of a crop with area fraction in
-    ``scale`` and aspect ratio (w / h) log-uniform in ``ratio``; a central crop after 10 failures."""
+def _check_depth_shape(results, name):
+    depth = results.get('depth')
+    if depth is not None and depth.shape != results['img'].shape[:2]:
+        raise ValueError(f'{name}: depth map {depth.shape} and image {results["img"].shape[:2]} differ in '
+                         'size')
+
+
+def random_resized_crop_box(height, width, scale, ratio):
+    """Sample a crop the way torchvision's RandomResizedCrop does.
+
+    The area fraction is uniform in ``scale`` and the aspect ratio (w / h) log-uniform in ``ratio``;
+    after 10 rejected samples, a central crop with the ratio clipped to ``ratio``. Uses ``np.random``
+    (seeded per dataloader worker by mmengine).
+
+    Returns:
+        tuple[int, int, int, int]: (top, left, h, w) in pixels.
+    """
     area = height * width
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     for _ in range(10):
-        target = area * rng.uniform(*scale)
-        aspect = math.exp(rng.uniform(*log_ratio))
+        target = area * np.random.uniform(*scale)
+        aspect = math.exp(np.random.uniform(*log_ratio))
         w = int(round(math.sqrt(target * aspect)))
         h = int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
-            return int(rng.randint(0, height - h + 1)), int(rng.randint(0, width - w + 1)), h, w
+            return int(np.random.randint(0, height - h + 1)), int(np.random.randint(0, width - w + 1)), h, w
     in_ratio = width / height
     if in_ratio < min(ratio):
         w, h = width, int(round(width / min(ratio)))
@@ -66,37 +108,40 @@ def random_resized_crop_box(height, width, scale, ratio, rng=np.random):
 
 @TRANSFORMS.register_module()
 class RandomResizedCropWithDepth(BaseTransform):
-    """Random resized crop of the image (``interpolation``) and its depth map (nearest neighbour).
+    """Random resized crop of the image (``interpolation``) and of its depth map (nearest neighbour).
 
-    Required keys: ``img``; optional ``depth``. Modified: ``img``, ``depth``, ``img_shape``,
-    ``view_to_orig``.
+    Required keys: ``img`` (H, W, 3); optional ``depth`` (H, W). Modified: ``img``, ``depth``,
+    ``img_shape``. Added / updated: ``view_to_orig`` (2, 3) float64.
 
     Args:
-        size (int): output side (square views, e.g. 224).
-        scale (tuple[float, float]): area fraction range, (0.25, 1.0) / (0.32, 1.0) in Tables 5-7.
-        ratio (tuple[float, float]): aspect ratio range.
-        interpolation (str): image interpolation, 'bicubic' as DINO.
+        size (int): side of the square output view in pixels (224 for global, 96 for local crops).
+        scale (tuple[float, float]): range of the crop's area as a fraction of the image's.
+        ratio (tuple[float, float]): range of the crop's aspect ratio (w / h).
+        interpolation (str): image interpolation: 'bicubic' (DINO), 'bilinear', 'area' or 'nearest'.
     """
 
-    def __init__(self, size, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), interpolation='bicubic'):
+    def __init__(self, size=224, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), interpolation='bicubic'):
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of {sorted(_INTERPOLATIONS)}, got {interpolation}')
+        if not (isinstance(size, int) and size > 0):
+            raise ValueError(f'size must be a positive int (square views), got {size}')
         self.size = size
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
         self.interpolation = interpolation
 
     def transform(self, results):
+        _check_depth_shape(results, self.__class__.__name__)
         img = results['img']
         top, left, h, w = random_resized_crop_box(img.shape[0], img.shape[1], self.scale, self.ratio)
         out = (self.size, self.size)
         results['img'] = cv2.resize(img[top:top + h, left:left + w], out,
                                     interpolation=_INTERPOLATIONS[self.interpolation])
-        if 'depth' in results:
+        if results.get('depth') is not None:
             results['depth'] = cv2.resize(results['depth'][top:top + h, left:left + w], out,
                                           interpolation=cv2.INTER_NEAREST_EXACT)
-        crop = np.array([[w / self.size, 0.0, left], [0.0, h / self.size, top]])
-        results['view_to_orig'] = _compose(_view_to_orig(results), crop)
+        crop_to_image = np.array([[w / self.size, 0.0, left], [0.0, h / self.size, top]])
+        results['view_to_orig'] = compose_affine(view_to_orig(results), crop_to_image)
         results['img_shape'] = results['img'].shape[:2]
         return results
 
@@ -107,24 +152,28 @@ class RandomResizedCropWithDepth(BaseTransform):
 
 @TRANSFORMS.register_module()
 class RandomFlipWithDepth(BaseTransform):
-    """Horizontal flip of the image and the depth map with probability ``prob``.
+    """Horizontal flip of the image and of its depth map with probability ``prob``.
 
-    Modified keys: ``img``, ``depth``, ``view_to_orig``; added: ``flip``.
+    Required keys: ``img``; optional ``depth``. Modified: ``img``, ``depth``, ``view_to_orig``.
+    Added: ``flip`` (bool).
     """
 
     def __init__(self, prob=0.5):
+        if not 0 <= prob <= 1:
+            raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.prob = prob
 
     def transform(self, results):
+        _check_depth_shape(results, self.__class__.__name__)
         results['flip'] = bool(np.random.rand() < self.prob)
         if not results['flip']:
             return results
         width = results['img'].shape[1]
         results['img'] = np.ascontiguousarray(results['img'][:, ::-1])
-        if 'depth' in results:
+        if results.get('depth') is not None:
             results['depth'] = np.ascontiguousarray(results['depth'][:, ::-1])
         mirror = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0]])
-        results['view_to_orig'] = _compose(_view_to_orig(results), mirror)
+        results['view_to_orig'] = compose_affine(view_to_orig(results), mirror)
         return results
 
     def __repr__(self):
@@ -133,46 +182,57 @@ class RandomFlipWithDepth(BaseTransform):
 
 @TRANSFORMS.register_module()
 class TokenGeometry(BaseTransform):
-    """Position (original-image pixels) and depth (metres) of every ViT patch token of the view.
+    """Position (original image pixels) and depth (metres) of every ViT patch token of the view.
 
-    Tokens are in row-major order like the ViT's patch sequence. A token's depth is the lower median of
-    the valid (> 0) depth pixels of its patch (a measured value, even across a depth edge); it is valid when at least ``min_valid_fraction`` of the patch
-    has depth (else depth 0 and valid False).
+    Tokens are in row-major order, like the ViT's patch sequence. A token's position is the centre of
+    its patch mapped by ``view_to_orig``. Its depth is the lower median of the valid (> 0) depth pixels
+    of its patch: robust to a few outliers and always a measured value (a patch straddling a depth edge
+    gets the depth of one surface, not a value in between). It is valid when at least
+    ``min_valid_fraction`` of the patch's pixels have depth; otherwise its depth is 0.
 
-    Added keys: ``token_positions`` (N, 2) float32 (x, y), ``token_depths`` (N,) float32,
+    Required keys: ``img`` (H, W, 3) with H and W multiples of ``patch_size``; optional ``depth``
+    (H, W) (without it every token is invalid) and ``view_to_orig``. Added keys, N = (H / p) * (W / p):
+    ``token_positions`` (N, 2) float32 (x, y), ``token_depths`` (N,) float32 metres,
     ``token_depth_valid`` (N,) bool.
+
+    Args:
+        patch_size (int): the ViT's patch size p.
+        min_valid_fraction (float): fraction of a patch's pixels that must have depth.
     """
 
     def __init__(self, patch_size=16, min_valid_fraction=0.25):
+        if not 0 < min_valid_fraction <= 1:
+            raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
         self.patch_size = patch_size
         self.min_valid_fraction = min_valid_fraction
 
     def transform(self, results):
+        _check_depth_shape(results, self.__class__.__name__)
         p = self.patch_size
         height, width = results['img'].shape[:2]
         if height % p or width % p:
             raise ValueError(f'view size {height}x{width} is not a multiple of the patch size {p}')
         rows, cols = height // p, width // p
         ys, xs = np.meshgrid((np.arange(rows) + 0.5) * p, (np.arange(cols) + 0.5) * p, indexing='ij')
-        centres = np.stack([xs.ravel(), ys.ravel(), np.ones(rows * cols)], axis=1)
-        results['token_positions'] = (centres @ _view_to_orig(results).T).astype(np.float32)
+        centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
+        affine = view_to_orig(results)
+        results['token_positions'] = (centres @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
+        depths, valid = self.pool_depth(results.get('depth'), rows, cols)
+        results['token_depths'], results['token_depth_valid'] = depths, valid
+        return results
 
-        depth = results.get('depth')
+    def pool_depth(self, depth, rows, cols):
+        """Lower median of the valid depth of each patch: (N,) float32 metres and (N,) bool."""
         if depth is None:
-            results['token_depths'] = np.zeros(rows * cols, np.float32)
-            results['token_depth_valid'] = np.zeros(rows * cols, bool)
-            return results
+            return np.zeros(rows * cols, np.float32), np.zeros(rows * cols, bool)
+        p = self.patch_size
         patches = depth.reshape(rows, p, cols, p).transpose(0, 2, 1, 3).reshape(rows * cols, p * p)
         valid_pixels = patches > 0
-        valid = valid_pixels.mean(axis=1) >= self.min_valid_fraction
-        # lower median of the valid pixels: always a measured depth, never a value between two
-        # surfaces at a depth edge
-        ordered = np.sort(np.where(valid_pixels, patches, np.inf), axis=1)
-        middle = (valid_pixels.sum(axis=1) - 1) // 2
-        median = np.take_along_axis(ordered, np.maximum(middle, 0)[:, None], axis=1)[:, 0]
-        results['token_depths'] = np.where(valid, median, 0).astype(np.float32)
-        results['token_depth_valid'] = valid
-        return results
+        num_valid = valid_pixels.sum(axis=1)
+        valid = num_valid >= self.min_valid_fraction * p * p
+        ordered = np.sort(np.where(valid_pixels, patches, np.inf), axis=1)  # invalid pixels last
+        lower_median = ordered[np.arange(rows * cols), np.maximum(num_valid - 1, 0) // 2]
+        return np.where(valid, lower_median, 0).astype(np.float32), valid
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(patch_size={self.patch_size}, '
@@ -181,18 +241,22 @@ class TokenGeometry(BaseTransform):
 
 @TRANSFORMS.register_module()
 class MultiViewWithDepth(BaseTransform):
-    """Several augmented views of one image, each carrying its depth-derived token geometry.
+    """Several augmented views of one image, each with its own depth-derived token geometry.
 
-    Like mmpretrain's ``MultiView`` (which keeps only ``img``): ``transforms[i]`` is the pipeline of the
-    ``num_views[i]`` views of group ``i``; each view runs on its own copy of the results. The views'
-    ``img`` and, when a view's pipeline adds them, its ``token_*`` entries are collected into lists.
+    Like mmpretrain's ``MultiView`` (which keeps only ``img``): group ``i`` has ``num_views[i]`` views
+    made by the pipeline ``transforms[i]``; every view runs on its own deep copy of the results (image,
+    depth map, metadata). Each view's ``img`` and, when its pipeline ends with :class:`TokenGeometry`,
+    its ``token_positions`` / ``token_depths`` / ``token_depth_valid`` are collected into lists in view
+    order; the full-size ``depth`` is dropped.
+
+    Views with token geometry must come before views without (e.g. 2 global views, then local
+    crops), so that entry ``v`` of the token lists belongs to ``img[v]``.
 
     Args:
-        num_views (list[int]): views per group, e.g. [1, 1] (two global views) or [1, 1, 10] (DINO's
-            two global and ten local views).
-        transforms (list[list[dict]]): the pipeline of each group.
+        num_views (int | list[int]): views per group, e.g. [1, 1] (two global views with different
+            augmentations) or [1, 1, 10] (DINO's two global and ten local views).
+        transforms (list[list[dict | callable]]): the pipeline of each group.
     """
-    COLLECTED = ('img', 'token_positions', 'token_depths', 'token_depth_valid')
 
     def __init__(self, num_views, transforms):
         if isinstance(num_views, int):
@@ -201,19 +265,21 @@ class MultiViewWithDepth(BaseTransform):
             raise ValueError(f'num_views {num_views} and transforms ({len(transforms)} groups) differ in '
                              'length')
         self.num_views = list(num_views)
-        # built from mmpretrain's registry, so the wrapper also works without a default scope
+        # built from mmpretrain's registry: works with or without a default scope
         self.pipelines = [Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
                           for pipeline in transforms]
 
     def transform(self, results):
-        collected = {key: [] for key in self.COLLECTED}
-        for pipeline, count in zip(self.pipelines, self.num_views):
-            for _ in range(count):
-                view = pipeline(copy.deepcopy(results))
-                for key in self.COLLECTED:
-                    if key in view:
-                        collected[key].append(view[key])
-        results.update({k: v for k, v in collected.items() if v})
+        views = [pipeline(copy.deepcopy(results))
+                 for pipeline, count in zip(self.pipelines, self.num_views) for _ in range(count)]
+        has_geometry = [all(key in view for key in TOKEN_GEOMETRY_KEYS) for view in views]
+        num_geometry = sum(has_geometry)
+        if any(has_geometry[num_geometry:]):
+            raise ValueError(f'views with TokenGeometry must come first, got {has_geometry}')
+        results['img'] = [view['img'] for view in views]
+        if num_geometry:
+            for key in TOKEN_GEOMETRY_KEYS:
+                results[key] = [view[key] for view in views[:num_geometry]]
         results.pop('depth', None)
         results.pop('view_to_orig', None)
         return results

@@ -5,26 +5,37 @@ from mmpretrain.datasets.transforms import PackInputs
 from mmpretrain.registry import TRANSFORMS
 from mmpretrain.structures import DataSample
 
+from .depth_crops import TOKEN_GEOMETRY_KEYS
+
 
 @TRANSFORMS.register_module()
 class PackMultiViewInputs(PackInputs):
-    """Pack the views and their token geometry.
+    """Pack the views of :class:`MultiViewWithDepth` and their token geometry.
 
-    Output: ``inputs`` = list of V (3, H, W) uint8 tensors (one per view; mmengine's collate makes it a
-    list of (B, 3, H, W)), ``data_samples`` = a DataSample with ``token_positions`` (G, N, 2) float32,
-    ``token_depths`` (G, N) float32 and ``token_depth_valid`` (G, N) bool for the G views that have token
-    geometry (the global views; local views have none), plus the meta keys.
+    Output of one sample (V views, G <= V of them with token geometry, N tokens per such view):
+
+    * ``inputs``: list of V uint8 tensors (3, H_v, W_v), BGR like mmpretrain's ``PackInputs``;
+      mmengine's ``default_collate`` turns a batch into a list of V (B, 3, H_v, W_v) tensors, which
+      ``SelfSupDataPreprocessor`` converts to RGB float and normalises.
+    * ``data_samples``: a ``DataSample`` with the data fields ``token_positions`` (G, N, 2) float32
+      (x, y in original image pixels), ``token_depths`` (G, N) float32 metres and ``token_depth_valid``
+      (G, N) bool, and the ``meta_keys`` present in the results as metainfo.
+
+    Args:
+        meta_keys (Sequence[str]): keys of the results stored as metainfo.
     """
-    DEFAULT_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'cam', 'sample_data_token')
-    GEOMETRY_KEYS = ('token_positions', 'token_depths', 'token_depth_valid')
+    DEFAULT_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'cam', 'sample_token', 'sample_data_token')
 
     def __init__(self, meta_keys=DEFAULT_META_KEYS):
         super().__init__(input_key='img', algorithm_keys=(), meta_keys=meta_keys)
 
     def transform(self, results):
+        if not isinstance(results.get('img'), list):
+            raise TypeError("PackMultiViewInputs expects a list of views in results['img']: put "
+                            'MultiViewWithDepth before it')
         packed = super().transform(results)
         sample: DataSample = packed['data_samples']
-        for key in self.GEOMETRY_KEYS:
+        for key in TOKEN_GEOMETRY_KEYS:
             if key in results:
                 sample.set_field(torch.from_numpy(np.stack(results[key])), key)
         return packed
