@@ -26,6 +26,18 @@ def synthetic_data_root(tmp_path_factory) -> Path:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _restore_default_scope():
+    """Undo any ``init_default_scope`` / Runner a test leaves behind: mmengine's default scope is
+    process-global, and a leftover ``mmengine`` or ``mmdet3d`` scope makes later registry builds look in
+    the wrong registry, so test outcomes would depend on their order."""
+    from mmengine.registry import DefaultScope
+    saved = DefaultScope._instance_dict.copy()
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(saved)
+
+
 def run_tool(*args, check=True):
     """Run ``python tools/<args>`` from the repository root, as a user would; returns the result."""
     import os

@@ -12,6 +12,13 @@ import s3pt_mm.models  # noqa: F401
 from s3pt_mm.engine.hooks.teacher_hooks import cosine_momentum, linear_warmup
 
 IMG, PATCH, K = 32, 8, 64
+
+
+@pytest.fixture(autouse=True)
+def _mmpretrain_scope():
+    """Build from mmpretrain's registry whatever default scope earlier tests left behind."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmpretrain')
 TINY_VIT = dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
                                                     feedforward_channels=64),
                 img_size=IMG, patch_size=PATCH, drop_path_rate=0.1, out_type='raw')
