@@ -15,17 +15,16 @@ Sections (each a function returning {figure: value}):
 Adding a section = writing one function and adding it to SECTIONS.
 """
 import argparse
-import json
-import os
 import os.path as osp
 import platform
 import resource
 import sys
-import tempfile
 import time
 
 import numpy as np
 import torch
+
+from s3pt_mm.utils.fileio import write_json_atomic
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -144,15 +143,6 @@ def bench_pretrain(args):
 SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, pretrain=bench_pretrain)
 
 
-def write_json_atomic(obj, path):
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix='.json.tmp')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description='s3pt_mm benchmarks')
     parser.add_argument('--only', nargs='+', choices=sorted(SECTIONS), help='sections to run')
@@ -174,7 +164,7 @@ def main(argv=None):
             shown = f'{value:.2f}' if isinstance(value, float) else value
             print(f'{key:<{width}}  {shown}')
     if args.json:
-        write_json_atomic(results, args.json)
+        write_json_atomic(args.json, results)
     return results
 
 

@@ -2,18 +2,19 @@
 
     python tools/create_data.py nuscenes --root-path data/nuscenes --version v1.0-trainval \
         [--out-dir data/nuscenes] [--workers 8] [--depth-downsample 2] [--ip-basic fast|multiscale] \
-        [--max-depth 100] [--skip-errors]
+        [--max-depth 100] [--skip-errors] [--no-det3d-infos]
 
 nuscenes: pre-training infos of every camera image of the official train/val splits, with the LIDAR_TOP
 sweep projected into each camera and completed with IP-Basic into 16-bit depth PNGs (see
 s3pt_mm/data_converters/nuscenes_pretrain.py for the format). Re-running resumes: images whose depth map
-exists are skipped.
+exists are skipped. It also writes nuscenes_infos_{train,val}.pkl, the mmdetection3d 1.4 infos PETR trains
+and evaluates on (s3pt_mm/data_converters/nuscenes_det3d.py), unless --no-det3d-infos is given.
 """
 import argparse
 import json
 import sys
 
-from s3pt_mm.data_converters import ConversionError, create_pretrain_infos
+from s3pt_mm.data_converters import ConversionError, create_nuscenes_det3d_infos, create_pretrain_infos
 
 
 def main(argv=None):
@@ -32,16 +33,22 @@ def main(argv=None):
     nus.add_argument('--max-depth', type=float, default=100.0, help='LiDAR range kept (metres)')
     nus.add_argument('--skip-errors', action='store_true',
                      help='count and skip images that cannot be converted instead of stopping')
+    nus.add_argument('--no-det3d-infos', action='store_true',
+                     help='do not write the mmdetection3d infos for PETR (nuscenes_infos_{train,val}.pkl)')
     args = parser.parse_args(argv)
     try:
         report = create_pretrain_infos(args.root_path, args.version, args.out_dir, workers=args.workers,
                                        depth_downsample=args.depth_downsample, completion=args.ip_basic,
                                        max_depth=args.max_depth, skip_errors=args.skip_errors)
+        if not args.no_det3d_infos and args.version != 'v1.0-test':  # the test split has no annotations
+            report['det3d_info_files'] = create_nuscenes_det3d_infos(args.root_path, args.version,
+                                                                     args.out_dir)
     except (ConversionError, FileNotFoundError, ValueError) as error:
         print(f'error: {error}', file=sys.stderr)
         return 1
     print(json.dumps({k: report[k] for k in ('images', 'done', 'skipped', 'failed', 'failure_reasons',
-                                              'nonfinite_points_dropped', 'info_files')}, indent=2))
+                                              'nonfinite_points_dropped', 'info_files', 'det3d_info_files')
+                      if k in report}, indent=2))
     return 0
 
 

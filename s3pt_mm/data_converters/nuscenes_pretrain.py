@@ -17,11 +17,7 @@ atomically (temporary file + rename) and an image whose PNG already exists and r
 skipped, so an interrupted run resumes where it stopped. Infos and the report are written at the end,
 atomically too.
 """
-import json
-import os
 import os.path as osp
-import pickle
-import tempfile
 from collections import Counter
 from multiprocessing import Pool
 
@@ -31,6 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from s3pt_mm.depth import fill_in_fast, fill_in_multiscale, lidar_to_camera, sparse_depth_map
+from s3pt_mm.utils.fileio import dump_pickle_atomic, write_bytes_atomic, write_json_atomic
 
 CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 SPLITS = {'v1.0-mini': ('mini_train', 'mini_val'), 'v1.0-trainval': ('train', 'val'),
@@ -139,19 +136,6 @@ def write_png_atomic(path, depth_u16):
     write_bytes_atomic(path, encoded.tobytes())
 
 
-def write_bytes_atomic(path, data):
-    directory = osp.dirname(path)
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
 def convert_image(job, completion='fast', max_depth=100.0):
     """Depth PNG of one camera image. Returns ``('done' | 'skipped', entry, n_nonfinite)``."""
     factor = job['depth_downsample']
@@ -229,12 +213,10 @@ def create_pretrain_infos(root, version, out_dir=None, workers=4, depth_downsamp
         name = split.replace('mini_', '')
         data_list = [e for e, job in zip(entries, jobs) if e is not None and job['split'] == split]
         path = osp.join(out_dir, f's3pt_infos_pretrain_{name}.pkl')
-        write_bytes_atomic(path, pickle.dumps(dict(metainfo=dict(metainfo, split=split),
-                                                   data_list=data_list)))
+        dump_pickle_atomic(path, dict(metainfo=dict(metainfo, split=split), data_list=data_list))
         info_files[name] = dict(path=path, images=len(data_list))
     report = dict(images=len(jobs), done=counts['done'], skipped=counts['skipped'],
                   failed=counts['failed'], failure_reasons=dict(reasons),
                   nonfinite_points_dropped=nonfinite, info_files=info_files, metainfo=metainfo)
-    write_bytes_atomic(osp.join(out_dir, 's3pt_create_data_report.json'),
-                       json.dumps(report, indent=2).encode())
+    write_json_atomic(osp.join(out_dir, 's3pt_create_data_report.json'), report)
     return report

@@ -4,13 +4,12 @@ A pre-training checkpoint (mmengine Runner, :class:`s3pt_mm.models.S3PT`) holds 
 ``backbone.`` and the EMA teacher ViT under ``teacher.backbone.``; the teacher is what DINO, CrIBo and
 S3PT evaluate. An extracted checkpoint (``tools/extract_backbone.py``) holds the plain ViT state dict.
 """
-import os
 import os.path as osp
-import tempfile
 
 import torch
 
 from .compat import load_trusted_checkpoint
+from .fileio import atomic_path
 
 BACKBONE_PREFIXES = {'teacher': 'teacher.backbone.', 'student': 'backbone.'}
 
@@ -49,13 +48,5 @@ def load_backbone_state_dict(path, which='teacher'):
 
 def save_checkpoint_atomic(obj, path):
     """``torch.save`` to a temporary file next to ``path``, then rename: never a half-written file."""
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.tmp_', suffix='.pth')
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)

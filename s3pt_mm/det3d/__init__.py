@@ -1,0 +1,37 @@
+"""PETR 3D object detection on a frozen pre-trained ViT, for mmdetection3d 1.4 (paper §4.2, appendix A.2.2).
+
+Importing this package registers, in mmdet3d's registries:
+
+* MODELS: ``PETR`` (detector), ``PETRHead``, ``PETRTransformerDecoder``, ``PositionEmbedding3D``,
+  ``GridMask``, ``FrozenPretrainedViT``;
+* TASK_UTILS: ``HungarianAssigner3D``, ``BBox3DL1Cost``, ``NMSFreeCoder``;
+* TRANSFORMS: ``MultiViewResizeCropFlip``, ``MultiViewGlobalRotScale``;
+* OPTIM_WRAPPER_CONSTRUCTORS: ``TrainableParamsOptimWrapperConstructor``.
+
+Configs select it with ``custom_imports = dict(imports=['s3pt_mm.det3d'])``; pre-training never imports it.
+:mod:`.distance_eval` evaluates per distance range; the info files come from
+:mod:`s3pt_mm.data_converters.nuscenes_det3d` (``tools/create_data.py``).
+"""
+from mmdet3d.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+
+from ..engine import TrainableParamsOptimWrapperConstructor
+from ..models import FrozenPretrainedViT
+from .distance_eval import evaluate_distance_ranges
+from .grid_mask import GridMask
+from .hungarian_assigner_3d import HungarianAssigner3D
+from .match_costs import BBox3DL1Cost
+from .nms_free_coder import NMSFreeCoder
+from .petr import PETR
+from .petr_head import PETRHead
+from .positional_encoding import PositionEmbedding3D
+from .transformer import PETRTransformerDecoder
+from .transforms import MultiViewGlobalRotScale, MultiViewResizeCropFlip
+
+MODELS.register_module(module=FrozenPretrainedViT)
+OPTIM_WRAPPER_CONSTRUCTORS.register_module(module=TrainableParamsOptimWrapperConstructor)
+
+__all__ = [
+    'PETR', 'PETRHead', 'PETRTransformerDecoder', 'PositionEmbedding3D', 'GridMask', 'FrozenPretrainedViT',
+    'HungarianAssigner3D', 'BBox3DL1Cost', 'NMSFreeCoder', 'MultiViewResizeCropFlip', 'MultiViewGlobalRotScale',
+    'TrainableParamsOptimWrapperConstructor', 'evaluate_distance_ranges'
+]

@@ -1,0 +1,32 @@
+"""Downstream semantic segmentation (mmsegmentation 1.2.2) with a frozen pre-trained ViT (paper A.2.1).
+
+Importing this package (``custom_imports=dict(imports=['s3pt_mm.seg'])`` in the configs under
+``configs/segmentation/``) registers into mmseg's registries:
+
+* ``FrozenPretrainedViT`` (MODELS) - the pre-trained teacher (or student) ViT, frozen;
+* ``TrainableParamsOptimWrapperConstructor`` (OPTIM_WRAPPER_CONSTRUCTORS) - optimizes the head only;
+* ``NuImagesSegDataset`` (DATASETS) - nuImages with the labels of
+  ``tools/dataset_converters/nuimages_seg.py``;
+* ``PerClassIoUMetric`` and ``DomainTransferIoUMetric`` (METRICS) - per-class IoU in the logs, and
+  IoU over the classes nuImages and Cityscapes share (Table 3).
+
+Label sets and mappings: :mod:`.classes`; learning-rate sweeps and result tables: :mod:`.results`.
+It never imports mmdet3d.
+"""
+from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
+
+from ..engine import TrainableParamsOptimWrapperConstructor
+from ..models import FrozenPretrainedViT
+from .classes import (CITYSCAPES_CLASSES, NUIMAGES_CATEGORY_TO_CLASS, NUIMAGES_SEG_CLASSES, SHARED_CLASSES,
+                      nuimages_class_id, shared_class_lut)
+from .datasets import NuImagesSegDataset
+from .metrics import DomainTransferIoUMetric, PerClassIoUMetric
+
+MODELS.register_module(module=FrozenPretrainedViT)
+OPTIM_WRAPPER_CONSTRUCTORS.register_module(module=TrainableParamsOptimWrapperConstructor)
+
+__all__ = [
+    'FrozenPretrainedViT', 'NuImagesSegDataset', 'PerClassIoUMetric', 'DomainTransferIoUMetric',
+    'TrainableParamsOptimWrapperConstructor', 'NUIMAGES_SEG_CLASSES', 'NUIMAGES_CATEGORY_TO_CLASS',
+    'CITYSCAPES_CLASSES', 'SHARED_CLASSES', 'nuimages_class_id', 'shared_class_lut'
+]
