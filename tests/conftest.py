@@ -26,16 +26,23 @@ def synthetic_data_root(tmp_path_factory) -> Path:
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _restore_default_scope():
-    """Undo any ``init_default_scope`` / Runner a test leaves behind: mmengine's default scope is
-    process-global, and a leftover ``mmengine`` or ``mmdet3d`` scope makes later registry builds look in
-    the wrong registry, so test outcomes would depend on their order."""
+def _without_default_scope():
+    """Run the enclosed fixture scope without a default scope, then restore the previous state.
+
+    mmengine's default scope is process-global: a Runner or ``init_default_scope`` of an earlier test or
+    module would make later registry builds look in its registry (``S3PT is not in the mmengine::model
+    registry``), so test outcomes would depend on their order. Tests and fixtures that need a scope set
+    it themselves (autouse fixtures of conftest run before theirs)."""
     from mmengine.registry import DefaultScope
     saved = DefaultScope._instance_dict.copy()
+    DefaultScope._instance_dict.clear()
     yield
     DefaultScope._instance_dict.clear()
     DefaultScope._instance_dict.update(saved)
+
+
+_clean_scope_per_module = pytest.fixture(scope='module', autouse=True)(_without_default_scope)
+_clean_scope_per_test = pytest.fixture(autouse=True)(_without_default_scope)
 
 
 def run_tool(*args, check=True):
