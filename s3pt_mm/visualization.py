@@ -1,4 +1,5 @@
-"""Pictures: spatial clusters over images (paper Figure 1), depth maps before/after completion.
+"""Pictures: spatial clusters over images (paper Figure 1), depth maps before/after completion, semantic
+segmentation labels and predictions (Figure 6).
 
 Pure numpy/OpenCV drawing plus :func:`teacher_clusters`, which runs a pre-trained backbone and the spatial
 clustering of the paper on one image. Used by ``tools/visualize.py``.
@@ -27,13 +28,20 @@ def label_palette(num_labels, seed=0):
     return cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
 
 
-def overlay_labels(image, labels, alpha=0.5):
-    """Blend a (h, w) label grid (upsampled with nearest neighbour) over a BGR image, with boundaries."""
+def overlay_labels(image, labels, alpha=0.5, palette=None, ignore_index=None):
+    """Blend a (h, w) label grid (upsampled with nearest neighbour) over a BGR image, with white boundaries.
+
+    ``palette`` ((L, 3) BGR, default :func:`label_palette`) colours label ``l`` with ``palette[l]``;
+    pixels of ``ignore_index`` keep the image as it is.
+    """
     height, width = image.shape[:2]
     grid = cv2.resize(labels.astype(np.int32).astype(np.float32), (width, height),
                       interpolation=cv2.INTER_NEAREST).astype(np.int64)
-    colours = label_palette(int(labels.max()) + 1)[grid]
-    out = cv2.addWeighted(image, 1 - alpha, colours, alpha, 0)
+    ignored = grid == ignore_index if ignore_index is not None else np.zeros_like(grid, bool)
+    valid = np.where(ignored, 0, grid)
+    palette = label_palette(int(valid.max()) + 1) if palette is None else np.asarray(palette, np.uint8)
+    out = cv2.addWeighted(image, 1 - alpha, palette[valid], alpha, 0)
+    out[ignored] = image[ignored]
     edge = (np.diff(grid, axis=0, prepend=grid[:1]) != 0) | (np.diff(grid, axis=1, prepend=grid[:, :1]) != 0)
     out[edge] = 255
     return out

@@ -11,7 +11,8 @@ Sections (each a function returning {figure: value}):
               settings
   pretrain    S3PT ViT-S/16 pre-training step (configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py,
               224x224 views, 65536 prototypes): images/s and peak memory at --batch-size
-  pipeline    data-pipeline images/s of the pre-training transforms on the synthetic dataset
+  pipeline    data-pipeline ms/image and images/s per worker of the S3PT pre-training transforms on a
+              full-size 900x1600 frame with its depth map
 Adding a section = writing one function and adding it to SECTIONS.
 """
 import argparse
@@ -140,7 +141,44 @@ def bench_pretrain(args):
             _peak_memory_mb(device)}
 
 
-SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, pretrain=bench_pretrain)
+def bench_pipeline(args):
+    """The S3PT pre-training transforms (configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py: JPEG and
+    depth PNG decoding, two 224x224 depth-aware crops with flips and photometric augmentations, token
+    geometry, packing) on one full-size nuScenes-like frame (900x1600 JPEG, 450x800 16-bit depth PNG as
+    tools/create_data.py writes them), in this one process: images/s of one data-loader worker."""
+    import tempfile
+
+    import cv2
+    from mmcv.transforms import Compose
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    import s3pt_mm.datasets  # noqa: F401
+    from s3pt_mm.depth import fill_in_fast
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
+    pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
+    rng = np.random.default_rng(0)
+    ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 900)[:, None, None]
+    image = np.clip(ramp + rng.normal(0, 20, (900, 1600, 3)), 0, 255).astype(np.uint8)
+    depth = fill_in_fast(lidar_like_sparse_depth(450, 800))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # as in a data-loader worker (mmengine sets 1 thread per worker)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            cv2.imwrite(osp.join(tmp, 'cam.jpg'), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+            cv2.imwrite(osp.join(tmp, 'depth.png'), np.round(depth * 256).astype(np.uint16))
+            info = dict(img_path=osp.join(tmp, 'cam.jpg'), depth_path=osp.join(tmp, 'depth.png'),
+                        depth_scale=256.0)
+            median_ms, _ = _timed(lambda: pipeline(dict(info)), args.repeats * 2)
+    finally:
+        cv2.setNumThreads(threads)
+    return {'S3PT pre-training pipeline ms/image (900x1600, 2 views, 1 thread)': median_ms,
+            'S3PT pre-training pipeline images/s per worker': 1000 / median_ms}
+
+
+SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, pretrain=bench_pretrain,
+                pipeline=bench_pipeline)
 
 
 def main(argv=None):

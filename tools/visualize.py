@@ -2,15 +2,21 @@
 
     # spatial clusters of pre-trained teachers with CrIBo's and S3PT's clustering settings (Figure 1)
     python tools/visualize.py clusters --data-root data/nuscenes --index 0 \
-        --checkpoint DINO=work_dirs/dino/epoch_20.pth --checkpoint S3PT=work_dirs/s3pt/epoch_20.pth \
+        --checkpoint DINO=work_dirs/dino/epoch_40.pth --checkpoint S3PT=work_dirs/s3pt/epoch_40.pth \
         --out clusters.png
     # image, projected LiDAR depth, IP-Basic completed depth
     python tools/visualize.py depth --data-root data/nuscenes --index 0 --out depth.png
+    # nuImages val images, their labels and the predictions of segmentation runs (Figure 6)
+    python tools/visualize.py seg --data-root data/nuimages --index 0 5 9 \
+        --model DINO=work_dirs/linear_dino --model S3PT=work_dirs/linear_s3pt --out seg.png
 
-Images come from the pre-training info file (``--info``, default ``s3pt_infos_pretrain_val.pkl`` under
-the data root) written by tools/create_data.py.
+clusters / depth: images come from the pre-training info file (``--info``, default
+``s3pt_infos_pretrain_val.pkl`` under the data root) written by tools/create_data.py. seg: images and
+labels of ``semantic_splits/<split>.txt`` of tools/dataset_converters/nuimages_seg.py; a model is the
+work dir of a tools/train.py run (its config and last checkpoint).
 """
 import argparse
+import glob
 import os.path as osp
 import pickle
 import sys
@@ -105,26 +111,89 @@ def cmd_depth(args):
                   caption(colorize_depth(completed), 'IP-Basic completed')]])
 
 
+def load_segmenter(work_dir):
+    """mmseg model of a training work dir: its dumped config and its last (or only) checkpoint."""
+    from mmseg.apis import init_model
+
+    import s3pt_mm.seg  # noqa: F401
+    configs = sorted(glob.glob(osp.join(work_dir, '*.py')))
+    if len(configs) != 1:
+        raise SystemExit(f'{work_dir}: expected the one config a tools/train.py run dumps, found {configs}')
+    last = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(last):
+        with open(last) as f:
+            checkpoint = f.read().strip()
+    else:
+        checkpoints = sorted(glob.glob(osp.join(work_dir, '*.pth')), key=osp.getmtime)
+        if not checkpoints:
+            raise SystemExit(f'{work_dir}: no checkpoint (*.pth) found')
+        checkpoint = checkpoints[-1]
+    return init_model(configs[0], checkpoint, device='cpu')
+
+
+def cmd_seg(args):
+    from mmseg.apis import inference_model
+
+    from s3pt_mm.seg.classes import IGNORE_INDEX, NUIMAGES_SEG_PALETTE
+    from s3pt_mm.seg.nuimages_convert import LABEL_DIR, SPLIT_DIR
+    from s3pt_mm.visualization import caption, grid, overlay_labels
+    split_file = osp.join(args.data_root, SPLIT_DIR, f'{args.split}.txt')
+    if not osp.isfile(split_file):
+        raise SystemExit(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
+    with open(split_file) as f:
+        names = f.read().split()
+    models = []
+    for spec in args.model:
+        name, _, work_dir = spec.partition('=')
+        if not work_dir:
+            raise SystemExit(f'--model expects NAME=WORK_DIR, got {spec!r}')
+        models.append((name, load_segmenter(work_dir)))
+    palette = np.asarray(NUIMAGES_SEG_PALETTE, np.uint8)[:, ::-1]  # RGB -> BGR
+    rows = []
+    for index in args.index:
+        if not 0 <= index < len(names):
+            raise SystemExit(f'--index {index} out of range: {split_file} lists {len(names)} images')
+        image = cv2.imread(osp.join(args.data_root, names[index] + '.jpg'))
+        label = cv2.imread(osp.join(args.data_root, LABEL_DIR, names[index] + '.png'), cv2.IMREAD_UNCHANGED)
+        if image is None or label is None:
+            raise SystemExit(f'cannot read the image or the label of {names[index]} under {args.data_root}')
+        row = [caption(image, names[index].split('/')[-1][:60]),
+               caption(overlay_labels(image, label, 0.6, palette, IGNORE_INDEX), 'ground truth')]
+        for name, model in models:
+            prediction = inference_model(model, image).pred_sem_seg.data[0].numpy()
+            row.append(caption(overlay_labels(image, prediction, 0.6, palette), name))
+        rows.append(row)
+    return grid(rows)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description='s3pt_mm pictures')
     sub = parser.add_subparsers(dest='command', required=True)
-    for name in ('clusters', 'depth'):
+    for name in ('clusters', 'depth', 'seg'):
         p = sub.add_parser(name)
+        p.add_argument('--out', required=True, help='output PNG')
+        p.add_argument('--scale', type=float, default=1.0, help='resize the picture by this factor')
+    for name in ('clusters', 'depth'):
+        p = sub.choices[name]
         p.add_argument('--data-root', required=True, help='nuScenes root (with create_data output)')
         p.add_argument('--info', help='pre-training info file (default: <root>/s3pt_infos_pretrain_val.pkl)')
         p.add_argument('--index', type=int, default=0, help='image index in the info file')
-        p.add_argument('--out', required=True, help='output PNG')
-        p.add_argument('--scale', type=float, default=1.0, help='resize the picture by this factor')
+    seg = sub.choices['seg']
+    seg.add_argument('--data-root', required=True, help='nuImages root (with nuimages_seg.py output)')
+    seg.add_argument('--split', default='val', help='split file of the converter (default: val)')
+    seg.add_argument('--index', type=int, nargs='+', default=[0], help='image indices in the split (rows)')
+    seg.add_argument('--model', action='append', required=True,
+                     help='NAME=WORK_DIR of a segmentation training run (repeatable, columns)')
     sub.choices['clusters'].add_argument('--checkpoint', action='append', required=True,
                                          help='NAME=PATH of a pre-training checkpoint (repeatable)')
     sub.choices['clusters'].add_argument('--height', type=int, default=224, help='ViT input height')
     sub.choices['depth'].add_argument('--version', default='v1.0-mini')
     args = parser.parse_args(argv)
-    picture = dict(clusters=cmd_clusters, depth=cmd_depth)[args.command](args)
+    picture = dict(clusters=cmd_clusters, depth=cmd_depth, seg=cmd_seg)[args.command](args)
     if args.scale != 1.0:
         picture = cv2.resize(picture, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_NEAREST)
-    from s3pt_mm.data_converters.nuscenes_pretrain import write_png_atomic
-    write_png_atomic(args.out, picture)
+    from s3pt_mm.utils.fileio import write_bytes_atomic
+    write_bytes_atomic(args.out, cv2.imencode('.png', picture)[1].tobytes())
     print(f'wrote {args.out} ({picture.shape[1]}x{picture.shape[0]})', file=sys.stderr)
 
 

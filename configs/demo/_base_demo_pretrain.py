@@ -1,6 +1,7 @@
 # Demo-sized pre-training on the synthetic nuScenes data (tools/demo.sh): the paper's recipe (Tables 5-7)
 # scaled down so that one method trains in a few minutes on a 2-core CPU. A 4-layer ViT with 16x16
-# patches on 96x96 global crops (6 x 6 tokens per view), 2048 prototypes, 20 epochs.
+# patches on 96x96 global crops (6 x 6 tokens per view), 2048 prototypes, 40 epochs
+# (tools/demo.py --pretrain-epochs E rescales the schedules below to E epochs).
 _base_ = [
     '../pretrain/_base_/models.py', '../pretrain/_base_/nuscenes_pretrain.py',
     '../pretrain/_base_/default_runtime.py'
@@ -8,7 +9,7 @@ _base_ = [
 data_root = 'data/demo/nuscenes/'
 crop_size = 96
 num_prototypes = 2048
-max_epochs = 20
+max_epochs = 40
 vit_demo = dict(type='VisionTransformer', arch=dict(embed_dims=192, num_layers=4, num_heads=3,
                                                     feedforward_channels=768),
                 img_size=crop_size, patch_size=16, drop_path_rate=0.1, out_type='raw')

@@ -63,8 +63,7 @@ def _validated_copy(depth_map, max_depth, blur_type):
 
 def _invert(depths, max_depth):
     """``max_depth - d`` on valid pixels, in place (the inversion is its own inverse)."""
-    valid = depths > _EMPTY
-    depths[valid] = max_depth - depths[valid]
+    np.subtract(np.float32(max_depth), depths, out=depths, where=depths > _EMPTY)
     return depths
 
 
@@ -88,7 +87,7 @@ def _extend_to_top(depths):
 
 
 def _fill_where(depths, mask, values):
-    depths[mask] = values[mask]
+    np.copyto(depths, values, where=mask)
     return depths
 
 

@@ -1,7 +1,7 @@
 # PETR at demo size on the synthetic nuScenes data (tools/make_synthetic_data.py, default 180 x 320 images),
 # on the frozen demo ViT of configs/demo/*_vit-demo_synthetic.py (4 layers, 192 wide, patch 16):
 #   python tools/train.py configs/detection3d/demo/petr_vit-demo-frozen_synthetic.py \
-#       --cfg-options model.img_backbone.checkpoint=work_dirs/s3pt_vit-demo_synthetic/epoch_20.pth
+#       --cfg-options model.img_backbone.checkpoint=work_dirs/s3pt_vit-demo_synthetic/epoch_40.pth
 # The paper's recipe (Table 8) scaled down: 96 x 240 inputs (the 0.47-0.625 resize of 900 x 1600 images
 # becomes 0.705-0.94 of 180 x 320), 100 queries, 3 decoder layers, 16 depth bins, 12 epochs.
 _base_ = ['../petr_vit-s16-frozen_gridmask_cyclic-20e_nus-800x320.py']
