@@ -7,15 +7,21 @@ import pytest
 
 from conftest import run_tool
 
+from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+
 pytestmark = pytest.mark.slow
 
 
 def _table(markdown):
-    """{backbone: mIoU} of the demo's results table."""
+    """{backbone: (mIoU, {class: IoU or None})} of the demo's results table; checks its header."""
     rows = [line.split('|')[1:-1] for line in markdown.splitlines() if line.startswith('| ')]
-    header, body = rows[0], rows[1:]
-    assert [c.strip() for c in header[:2]] == ['backbone', 'mIoU']
-    return {cells[0].strip(): float(cells[1]) for cells in body}
+    header, body = [c.strip() for c in rows[0]], rows[1:]
+    assert header == ['backbone', 'mIoU', *NUIMAGES_SEG_CLASSES]
+    table = {}
+    for cells in body:
+        per_class = [None if c.strip() == '-' else float(c) for c in cells[2:]]
+        table[cells[0].strip()] = (float(cells[1]), dict(zip(header[2:], per_class)))
+    return table
 
 
 def test_demo_runs_every_step_and_resumes(tmp_path):
@@ -27,7 +33,12 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     assert steps == [str(i) for i in range(1, 8)]
     table = _table((out / 'results.md').read_text())
     assert list(table) == ['random init', 'S3PT']
-    assert all(0.0 <= miou <= 100.0 for miou in table.values())
+    for miou, per_class in table.values():
+        ious = [iou for iou in per_class.values() if iou is not None]
+        assert all(0.0 <= iou <= 100.0 for iou in ious)
+        assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes present (0.1 rounding)
+    printed = first.stdout[first.stdout.index('Linear probing, synthetic nuImages val'):]
+    assert _table(printed) == table  # the table printed is the one written
     assert (out / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
     for name in ('depth_completion', 'spatial_clusters', 'segmentation'):
         picture = cv2.imread(str(out / 'pictures' / f'{name}.png'))
