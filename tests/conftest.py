@@ -57,6 +57,39 @@ def run_tool(*args, check=True):
     return result
 
 
+def _distributed_worker(fn, rank, world_size, port, results):
+    import os
+
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        results[rank] = fn(rank)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_distributed(fn, world_size=2):
+    """Run ``fn(rank)`` in ``world_size`` CPU processes joined by a gloo process group, as DDP would;
+    returns ``[fn(0), fn(1), ...]`` (picklable results). ``fn`` runs in forked processes."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context('fork')
+    results = ctx.Manager().dict()
+    procs = [ctx.Process(target=_distributed_worker, args=(fn, rank, world_size, port, results))
+             for rank in range(world_size)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join(timeout=60)
+    assert all(proc.exitcode == 0 for proc in procs), [proc.exitcode for proc in procs]
+    return [results[rank] for rank in range(world_size)]
+
+
 @pytest.fixture(scope='session')
 def pretrain_data_root(synthetic_data_root, tmp_path_factory) -> Path:
     """A copy of the synthetic nuScenes root after ``tools/create_data.py nuscenes`` (infos + depth)."""

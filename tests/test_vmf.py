@@ -1,13 +1,10 @@
 """Tests of s3pt_mm.models.vmf: the vMF normaliser against scipy, Eq. 2, and the two centerings."""
 import math
-import os
-import socket
 
 import numpy as np
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
+from conftest import run_distributed
 
 from s3pt_mm.models.vmf import (batch_mean, center_logits, center_probabilities, update_center,
                                 vmf_log_normalizer, vmf_logits)
@@ -174,29 +171,12 @@ def test_update_center_and_batch_mean():
     torch.testing.assert_close(batch_mean(values, all_reduce=True), torch.tensor([5.0, 6.0]))
 
 
-def _ddp_batch_mean(rank, world_size, port, out):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
-    try:
-        # rank 0 has one row of 0s, rank 1 three rows of 4s: the row-weighted mean is 3
-        values = torch.zeros(1, 2) if rank == 0 else torch.full((3, 2), 4.0)
-        out[rank] = batch_mean(values, all_reduce=True)
-    finally:
-        dist.destroy_process_group()
+def _rank_batch_mean(rank):
+    # rank 0 has one row of 0s, rank 1 three rows of 4s: the row-weighted mean is 3
+    values = torch.zeros(1, 2) if rank == 0 else torch.full((3, 2), 4.0)
+    return batch_mean(values, all_reduce=True)
 
 
 def test_batch_mean_all_reduce_weights_ranks_by_rows():
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    ctx = mp.get_context('fork')
-    manager = ctx.Manager()
-    results = manager.dict()
-    procs = [ctx.Process(target=_ddp_batch_mean, args=(rank, 2, port, results)) for rank in range(2)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=60)
-    assert all(proc.exitcode == 0 for proc in procs)
-    for rank in range(2):
-        torch.testing.assert_close(results[rank], torch.tensor([3.0, 3.0]))
+    for result in run_distributed(_rank_batch_mean):
+        torch.testing.assert_close(result, torch.tensor([3.0, 3.0]))
