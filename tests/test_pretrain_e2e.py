@@ -38,3 +38,42 @@ def test_train_then_resume(method, losses, pretrain_data_root, tmp_path):
     assert resumed['meta']['iter'] == 9
     if method != 'dino':  # the cross-image queue is part of the state and survives the resume
         assert int(resumed['state_dict']['queue.filled']) > int(state['queue.filled'])
+
+
+def _ddp_pretrain(rank, data_root, work_dir):
+    """S3PT demo pre-training with mmengine's Runner under DDP (gloo, CPU): the process group exists
+    already, so the Runner skips init_dist (which would select a CUDA device)."""
+    import os
+
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    os.environ.update(LOCAL_RANK=str(rank), RANK=str(rank), WORLD_SIZE='2')
+    cfg = Config.fromfile('configs/demo/s3pt_vit-demo_synthetic.py')
+    cfg.merge_from_dict(dict(
+        work_dir=str(work_dir), launcher='pytorch', train_dataloader=dict(
+            dataset=dict(data_root=f'{data_root}/'), num_workers=0, persistent_workers=False, batch_size=3),
+        train_cfg=dict(max_epochs=2), default_hooks=dict(logger=dict(interval=1)),
+        # CPU modules take no device_ids; the rest as in configs/pretrain/_base_/default_runtime.py
+        model_wrapper_cfg=dict(type='MMDistributedDataParallel', find_unused_parameters=True, device_ids=None)))
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    model = runner.model.module
+    return dict(iters=runner.iter, student=model.backbone.state_dict(), teacher=model.teacher.state_dict(),
+                queue=model.queue.features.clone(), filled=len(model.queue))
+
+
+@pytest.mark.slow
+def test_ddp_keeps_ranks_in_sync(pretrain_data_root, tmp_path):
+    """Two DDP processes: each sees half of the images (18 images / (2 x 3) = 3 steps per epoch), the
+    students stay identical (gradients all-reduced; the prototypes, frozen in epoch 1, are unused
+    parameters), so do the EMA teachers, and every rank's queue holds the objects of both ranks."""
+    from functools import partial
+
+    from conftest import run_distributed
+    rank_0, rank_1 = run_distributed(partial(_ddp_pretrain, data_root=pretrain_data_root, work_dir=tmp_path))
+    assert rank_0['iters'] == rank_1['iters'] == 6
+    for part in ('student', 'teacher'):
+        for name, value in rank_0[part].items():
+            torch.testing.assert_close(value, rank_1[part][name], msg=f'{part} {name} differs across ranks')
+    assert rank_0['filled'] == rank_1['filled'] > 0
+    torch.testing.assert_close(rank_0['queue'], rank_1['queue'])
