@@ -69,25 +69,31 @@ def _distributed_worker(fn, rank, world_size, port, results):
         dist.destroy_process_group()
 
 
-def run_distributed(fn, world_size=2):
+def run_distributed(fn, world_size=2, timeout=300):
     """Run ``fn(rank)`` in ``world_size`` CPU processes joined by a gloo process group, as DDP would;
-    returns ``[fn(0), fn(1), ...]`` (picklable results). ``fn`` runs in forked processes."""
+    returns ``[fn(0), fn(1), ...]``. The processes are spawned, not forked (a fork of a process whose
+    OpenMP threads ran can hang), so ``fn`` and its results must be picklable (a module-level function,
+    or a functools.partial of one)."""
     import socket
 
     import torch.multiprocessing as mp
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = sock.getsockname()[1]
-    ctx = mp.get_context('fork')
-    results = ctx.Manager().dict()
-    procs = [ctx.Process(target=_distributed_worker, args=(fn, rank, world_size, port, results))
-             for rank in range(world_size)]
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(timeout=60)
-    assert all(proc.exitcode == 0 for proc in procs), [proc.exitcode for proc in procs]
-    return [results[rank] for rank in range(world_size)]
+    ctx = mp.get_context('spawn')
+    with ctx.Manager() as manager:
+        results = manager.dict()
+        procs = [ctx.Process(target=_distributed_worker, args=(fn, rank, world_size, port, results))
+                 for rank in range(world_size)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=timeout)
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        assert all(proc.exitcode == 0 for proc in procs), f'exit codes {[proc.exitcode for proc in procs]}'
+        return [results[rank] for rank in range(world_size)]
 
 
 @pytest.fixture(scope='session')
