@@ -40,3 +40,15 @@ def test_failing_block_leaves_nothing(tmp_path):
                 f.write('half')
             raise RuntimeError('interrupted')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_png_round_trip_is_exact(tmp_path):
+    import cv2
+    import numpy as np
+    depth = np.arange(12, dtype=np.uint16).reshape(3, 4) * 5000  # 16-bit depth maps keep every value
+    picture = np.random.default_rng(0).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    for name, image in (('depth.png', depth), ('picture.png', picture)):
+        fileio.write_png_atomic(str(tmp_path / name), image)
+        back = cv2.imread(str(tmp_path / name), cv2.IMREAD_UNCHANGED)
+        assert back.dtype == image.dtype and (back == image).all()
+    assert sorted(os.listdir(tmp_path)) == ['depth.png', 'picture.png']

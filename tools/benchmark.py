@@ -154,6 +154,7 @@ def bench_pipeline(args):
     from mmengine.registry import init_default_scope
 
     import s3pt_mm.datasets  # noqa: F401
+    from s3pt_mm.data_converters.nuscenes_pretrain import DEPTH_SCALE
     from s3pt_mm.depth import fill_in_fast
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
@@ -167,9 +168,9 @@ def bench_pipeline(args):
     try:
         with tempfile.TemporaryDirectory() as tmp:
             cv2.imwrite(osp.join(tmp, 'cam.jpg'), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(osp.join(tmp, 'depth.png'), np.round(depth * 256).astype(np.uint16))
+            cv2.imwrite(osp.join(tmp, 'depth.png'), np.round(depth * DEPTH_SCALE).astype(np.uint16))
             info = dict(img_path=osp.join(tmp, 'cam.jpg'), depth_path=osp.join(tmp, 'depth.png'),
-                        depth_scale=256.0)
+                        depth_scale=DEPTH_SCALE)
             median_ms, _ = _timed(lambda: pipeline(dict(info)), args.repeats * 2)
     finally:
         cv2.setNumThreads(threads)

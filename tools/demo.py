@@ -1,7 +1,8 @@
 """The whole method on built-in synthetic driving data (called by tools/demo.sh).
 
     python tools/demo.py [--methods s3pt dino cribo] [--out work_dirs/demo] [--data data/demo]
-                         [--pretrain-epochs 40] [--seg-iters 600] [--quick]
+                         [--pretrain-epochs 40] [--seg-iters 600] [--scenes 10] [--samples-per-scene 4]
+                         [--workers 2]
 
 Steps (each prints its progress; a finished step is skipped when the command is run again):
   1. synthetic nuScenes + nuImages data (tools/make_synthetic_data.py)

@@ -192,8 +192,8 @@ def main(argv=None):
     picture = dict(clusters=cmd_clusters, depth=cmd_depth, seg=cmd_seg)[args.command](args)
     if args.scale != 1.0:
         picture = cv2.resize(picture, None, fx=args.scale, fy=args.scale, interpolation=cv2.INTER_NEAREST)
-    from s3pt_mm.utils.fileio import write_bytes_atomic
-    write_bytes_atomic(args.out, cv2.imencode('.png', picture)[1].tobytes())
+    from s3pt_mm.utils.fileio import write_png_atomic
+    write_png_atomic(args.out, picture)
     print(f'wrote {args.out} ({picture.shape[1]}x{picture.shape[0]})', file=sys.stderr)
 
 

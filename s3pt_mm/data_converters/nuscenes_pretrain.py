@@ -27,7 +27,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from s3pt_mm.depth import fill_in_fast, fill_in_multiscale, lidar_to_camera, sparse_depth_map
-from s3pt_mm.utils.fileio import dump_pickle_atomic, write_bytes_atomic, write_json_atomic
+from s3pt_mm.utils.fileio import dump_pickle_atomic, write_json_atomic, write_png_atomic
 
 CAMERAS = ('CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT')
 SPLITS = {'v1.0-mini': ('mini_train', 'mini_val'), 'v1.0-trainval': ('train', 'val'),
@@ -129,13 +129,6 @@ def png_is_valid(path, shape):
     return depth is not None and depth.dtype == np.uint16 and depth.shape == shape
 
 
-def write_png_atomic(path, depth_u16):
-    ok, encoded = cv2.imencode('.png', depth_u16)
-    if not ok:
-        raise ConversionError(f'PNG encoding failed for {path}')
-    write_bytes_atomic(path, encoded.tobytes())
-
-
 def convert_image(job, completion='fast', max_depth=100.0):
     """Depth PNG of one camera image. Returns ``('done' | 'skipped', entry, n_nonfinite)``."""
     factor = job['depth_downsample']
@@ -153,8 +146,11 @@ def convert_image(job, completion='fast', max_depth=100.0):
         raise ConversionError(f"no LiDAR point of {lidar_path} projects into {job['cam']} "
                               f"({job['img_path']})")
     dense = COMPLETION[completion](block_nearest(sparse.depth, factor), max_depth=max_depth)
-    write_png_atomic(out_path, np.round(np.clip(dense, 0, 65535 / DEPTH_SCALE) * DEPTH_SCALE)
-                     .astype(np.uint16))
+    try:
+        write_png_atomic(out_path, np.round(np.clip(dense, 0, 65535 / DEPTH_SCALE) * DEPTH_SCALE)
+                         .astype(np.uint16))
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
     return 'done', entry, sparse.num_nonfinite
 
 

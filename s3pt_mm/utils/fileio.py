@@ -49,6 +49,16 @@ def write_json_atomic(path: str, obj) -> None:
     write_text_atomic(path, json.dumps(obj, indent=2) + '\n')
 
 
+def write_png_atomic(path: str, image) -> None:
+    """Encode ``image`` (uint8 BGR/gray or uint16 gray array) as PNG and write it to ``path`` atomically;
+    ``ValueError`` naming the file when OpenCV cannot encode it."""
+    import cv2
+    ok, encoded = cv2.imencode('.png', image)
+    if not ok:
+        raise ValueError(f'PNG encoding failed for {path}')
+    write_bytes_atomic(path, encoded.tobytes())
+
+
 def dump_pickle_atomic(path: str, obj) -> None:
     """Pickle ``obj`` (highest protocol) to ``path`` atomically."""
     write_bytes_atomic(path, pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
