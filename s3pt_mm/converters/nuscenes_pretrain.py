@@ -1,0 +1,218 @@
+"""nuScenes -> S3PT pre-training infos and dense LiDAR depth maps (``tools/create_data.py nuscenes``).
+
+For every camera image of every keyframe sample (6 per sample) of the official splits, the sample's
+LIDAR_TOP sweep is projected into the camera through lidar -> ego(t_lidar) -> global -> ego(t_camera) ->
+camera (the chain of the devkit's ``map_pointcloud_to_image``), reduced to ``1 / depth_downsample`` of the
+image resolution keeping the NEAREST return of each block, completed with IP-Basic (paper §4.1) and saved
+as a 16-bit PNG: ``value = round(depth_m * depth_scale)``, 0 = unknown, ``depth_scale = 256`` (1/256 m
+steps, up to 255.99 m).
+
+Reducing the sparse map before completion keeps every block's nearest return (what the full-resolution
+z-buffer would show in front) and makes IP-Basic ``depth_downsample**2`` times cheaper; the training
+pipeline upsamples the map to the image with nearest neighbour, and a ViT token (16 x 16 pixels of a
+crop that is at least 1/4 of the image, resized to 224) covers far more than one depth pixel at factor 2.
+
+Images and point clouds are read through ``mmengine.fileio`` with ``backend_args`` (e.g.
+``dict(backend='petrel', path_mapping=...)`` for data in object storage); the devkit reads the tables from
+the local dataroot, and the outputs are written locally.
+
+Work is split in per-image jobs of plain data, run by a pool of worker processes. Each PNG is written
+atomically (temporary file + rename) and an image whose PNG already exists and reads back correctly is
+skipped, so an interrupted run resumes where it stopped. Infos and the report are written at the end,
+atomically too.
+"""
+import io
+import os.path as osp
+from collections import Counter
+from multiprocessing import Pool
+from typing import Optional, Tuple
+
+import cv2
+import numpy as np
+from mmengine import fileio
+from PIL import Image
+from tqdm import tqdm
+
+from ..depth import fill_in_fast, fill_in_multiscale, lidar_to_camera, sparse_depth_map
+from ..utils.fileio import dump_pickle_atomic, write_json_atomic, write_png_atomic
+from ..utils.nuscenes_constants import CAMERAS, NUSCENES_SPLITS, NUSCENES_TABLES, check_dataroot
+
+DEPTH_SCALE = 256.0
+COMPLETION = dict(fast=fill_in_fast, multiscale=fill_in_multiscale)
+
+
+class ConversionError(RuntimeError):
+    """An image that cannot be converted; the message names the file and the problem."""
+
+
+def build_jobs(nusc, version: str, out_dir: str, depth_downsample: int,
+               backend_args: Optional[dict] = None) -> list:
+    """Per-image jobs (plain dicts) for every camera image of the version's splits, in a fixed order."""
+    from nuscenes.utils.splits import create_splits_scenes
+    split_scenes = create_splits_scenes()
+    scene_split = {name: split for split in NUSCENES_SPLITS[version] for name in split_scenes[split]}
+    jobs = []
+    for scene in nusc.scene:
+        split = scene_split.get(scene['name'])
+        if split is None:
+            continue
+        token = scene['first_sample_token']
+        while token:
+            sample = nusc.get('sample', token)
+            lidar = nusc.get('sample_data', sample['data']['LIDAR_TOP'])
+            lidar_calib = nusc.get('calibrated_sensor', lidar['calibrated_sensor_token'])
+            lidar_pose = nusc.get('ego_pose', lidar['ego_pose_token'])
+            for cam_name in CAMERAS:
+                if cam_name not in sample['data']:
+                    continue
+                cam = nusc.get('sample_data', sample['data'][cam_name])
+                cam_calib = nusc.get('calibrated_sensor', cam['calibrated_sensor_token'])
+                stem = osp.splitext(osp.basename(cam['filename']))[0]
+                jobs.append(dict(
+                    split=split, cam=cam_name, sample_token=sample['token'], sample_data_token=cam['token'],
+                    timestamp=cam['timestamp'], height=cam['height'], width=cam['width'],
+                    img_path=cam['filename'], lidar_path=lidar['filename'],
+                    depth_path=f'depth/{cam_name}/{stem}.png', root=nusc.dataroot, out_dir=out_dir,
+                    depth_downsample=depth_downsample, backend_args=backend_args,
+                    intrinsic=np.array(cam_calib['camera_intrinsic'], dtype=np.float64),
+                    lidar_to_cam=lidar_to_camera(lidar_calib, lidar_pose,
+                                                 nusc.get('ego_pose', cam['ego_pose_token']), cam_calib)))
+            token = sample['next']
+    return jobs
+
+
+def load_points(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
+    """(N, 3) float32 x, y, z of a nuScenes ``.pcd.bin`` (N x 5 float32), read through ``mmengine.fileio``,
+    with clear errors."""
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise ConversionError(f'missing point cloud: {path}')
+    if not data:
+        raise ConversionError(f'empty sweep (0 bytes): {path}')
+    if len(data) % (5 * 4):
+        raise ConversionError(f'corrupt point cloud: {path} has {len(data)} bytes, not a multiple of 20 '
+                              '(5 float32 per point)')
+    return np.frombuffer(data, dtype=np.float32).reshape(-1, 5)[:, :3]
+
+
+def check_image(path: str, backend_args: Optional[dict] = None) -> None:
+    """Raise :class:`ConversionError` unless ``path`` (read through ``mmengine.fileio``) is a complete image."""
+    try:
+        data = fileio.get(path, backend_args=backend_args)
+    except FileNotFoundError:
+        raise ConversionError(f'missing image: {path}')
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception as error:  # PIL raises several types for broken files
+        raise ConversionError(f'corrupt image: {path} ({error})') from error
+
+
+def block_nearest(depth: np.ndarray, factor: int) -> np.ndarray:
+    """Reduce a sparse depth map by ``factor``, keeping the nearest valid depth of each block."""
+    if factor == 1:
+        return depth
+    height, width = depth.shape
+    if height % factor or width % factor:
+        raise ConversionError(f'image size {height}x{width} is not divisible by depth_downsample={factor}')
+    blocks = np.where(depth > 0, depth, np.inf).reshape(height // factor, factor, width // factor, factor)
+    nearest = blocks.min(axis=(1, 3))
+    return np.where(np.isfinite(nearest), nearest, 0).astype(np.float32)
+
+
+def png_is_valid(path: str, shape: Tuple[int, int]) -> bool:
+    depth = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    return depth is not None and depth.dtype == np.uint16 and depth.shape == shape
+
+
+def convert_image(job: dict, completion: str = 'fast', max_depth: float = 100.0) -> tuple:
+    """Depth PNG of one camera image. Returns ``('done' | 'skipped', entry, n_nonfinite)``."""
+    factor = job['depth_downsample']
+    shape = (job['height'] // factor, job['width'] // factor)
+    out_path = osp.join(job['out_dir'], job['depth_path'])
+    entry = {k: job[k] for k in ('img_path', 'depth_path', 'cam', 'sample_token', 'sample_data_token',
+                                 'timestamp', 'height', 'width')}
+    if osp.isfile(out_path) and png_is_valid(out_path, shape):
+        return 'skipped', entry, 0
+    check_image(osp.join(job['root'], job['img_path']), job['backend_args'])
+    lidar_path = osp.join(job['root'], job['lidar_path'])
+    sparse = sparse_depth_map(load_points(lidar_path, job['backend_args']), job['lidar_to_cam'], job['intrinsic'],
+                              (job['height'], job['width']), max_depth=max_depth)
+    if sparse.num_projected == 0:
+        raise ConversionError(f"no LiDAR point of {lidar_path} projects into {job['cam']} "
+                              f"({job['img_path']})")
+    dense = COMPLETION[completion](block_nearest(sparse.depth, factor), max_depth=max_depth)
+    try:
+        write_png_atomic(out_path, np.round(np.clip(dense, 0, 65535 / DEPTH_SCALE) * DEPTH_SCALE)
+                         .astype(np.uint16))
+    except ValueError as error:
+        raise ConversionError(str(error)) from error
+    return 'done', entry, sparse.num_nonfinite
+
+
+def _run_job(args):
+    job, completion, max_depth = args
+    try:
+        return convert_image(job, completion, max_depth)
+    except ConversionError as error:
+        return 'failed', job, str(error)
+
+
+def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None, workers: int = 4,
+                          depth_downsample: int = 2, completion: str = 'fast', max_depth: float = 100.0,
+                          skip_errors: bool = False, progress: bool = True,
+                          backend_args: Optional[dict] = None) -> dict:
+    """Convert a nuScenes root; returns the report dict (also written as ``s3pt_create_data_report.json``).
+
+    Writes ``<out_dir>/depth/<CAM>/<image>.png`` and ``<out_dir>/s3pt_infos_pretrain_<split>.pkl``
+    (``train``/``val``; ``mini_train``/``mini_val`` are written as ``train``/``val`` too). The images and
+    point clouds under ``root`` are read through ``mmengine.fileio`` with ``backend_args``.
+
+    Raises:
+        ConversionError: an image failed and ``skip_errors`` is False (nothing is written for it and no
+            info file is written).
+    """
+    from nuscenes.nuscenes import NuScenes
+    if completion not in COMPLETION:
+        raise ValueError(f'completion must be one of {sorted(COMPLETION)}, got {completion!r}')
+    check_dataroot(root, version, NUSCENES_SPLITS, NUSCENES_TABLES, 'nuScenes root')
+    out_dir = out_dir or root
+    nusc = NuScenes(version=version, dataroot=root, verbose=False)
+    jobs = build_jobs(nusc, version, out_dir, depth_downsample, backend_args)
+    counts, reasons, nonfinite = Counter(), Counter(), 0
+    entries = [None] * len(jobs)
+    tasks = [(job, completion, max_depth) for job in jobs]
+    pool = Pool(workers) if workers > 0 else None
+    try:
+        results = pool.imap(_run_job, tasks, chunksize=4) if pool else map(_run_job, tasks)
+        for index, (status, payload, extra) in enumerate(
+                tqdm(results, total=len(jobs), desc='depth maps', disable=not progress)):
+            counts[status] += 1
+            if status == 'failed':
+                if not skip_errors:
+                    raise ConversionError(f'{extra} (use --skip-errors to skip such images)')
+                reasons[extra.split(':')[0]] += 1
+                continue
+            entries[index] = payload
+            nonfinite += extra
+    finally:
+        if pool:
+            pool.terminate()
+            pool.join()
+
+    metainfo = dict(dataset='nuscenes', version=version, depth_scale=DEPTH_SCALE,
+                    depth_downsample=depth_downsample, depth_completion=f'ip_basic_{completion}',
+                    max_depth=max_depth, cameras=list(CAMERAS))
+    info_files = {}
+    for split in NUSCENES_SPLITS[version]:
+        name = split.replace('mini_', '')
+        data_list = [e for e, job in zip(entries, jobs) if e is not None and job['split'] == split]
+        path = osp.join(out_dir, f's3pt_infos_pretrain_{name}.pkl')
+        dump_pickle_atomic(path, dict(metainfo=dict(metainfo, split=split), data_list=data_list))
+        info_files[name] = dict(path=path, images=len(data_list))
+    report = dict(images=len(jobs), done=counts['done'], skipped=counts['skipped'],
+                  failed=counts['failed'], failure_reasons=dict(reasons),
+                  nonfinite_points_dropped=nonfinite, info_files=info_files, metainfo=metainfo)
+    write_json_atomic(osp.join(out_dir, 's3pt_create_data_report.json'), report)
+    return report

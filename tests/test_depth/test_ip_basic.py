@@ -1,0 +1,83 @@
+"""IP-Basic against outputs of the published implementation, plus its invariants.
+
+``tests/data/ip_basic_reference.npz`` holds two LiDAR-like sparse maps (90x160 and 64x120: scan rows
+every third row in the lower two thirds, piecewise-constant depths of 2-90 m with 30 % dropouts) and the
+outputs of the published ``ip_basic/depth_map_utils.py`` (github kujason/ip_basic; run with numpy 1.26
+after replacing its removed ``np.bool`` alias by ``bool``) for both functions, ``extrapolate`` False/True
+and both blur types, max_depth 100. Keys: ``<map>_input`` and ``<map>_<fast|multiscale>_<noextrap|extrap>_
+<bilateral|gaussian>``.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s3pt_mm.depth import fill_in_fast, fill_in_multiscale
+
+REFERENCE = np.load(Path(__file__).parent / 'data' / 'ip_basic_reference.npz')
+FUNCTIONS = {'fast': fill_in_fast, 'multiscale': fill_in_multiscale}
+CASES = [k for k in REFERENCE.files if not k.endswith('_input')]
+
+
+@pytest.mark.parametrize('key', CASES)
+def test_matches_published_implementation(key):
+    name, function, extrapolate, blur = key.split('_')
+    sparse = REFERENCE[f'{name}_input']
+    dense = FUNCTIONS[function](sparse, extrapolate=extrapolate == 'extrap', blur_type=blur)
+    assert dense.dtype == np.float32 and dense.shape == sparse.shape
+    np.testing.assert_allclose(dense, REFERENCE[key], atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize('function', [fill_in_fast, fill_in_multiscale])
+def test_input_untouched_and_properties(function):
+    sparse = REFERENCE['a_input']
+    before = sparse.copy()
+    dense = function(sparse, extrapolate=True)
+    np.testing.assert_array_equal(sparse, before)
+    assert (dense > 0).all()  # extrapolated: every pixel gets a depth
+    assert dense.max() <= 100.0
+    # completion stays within the range of the measured depths (up to the final smoothing)
+    measured = sparse[sparse > 0]
+    assert dense.min() >= measured.min() - 0.5 and dense.max() <= measured.max() + 0.5
+    # without extrapolation the sky above the highest return of a column stays empty
+    dense = function(sparse, extrapolate=False)
+    top_measured_row = np.argmax((sparse > 0).any(axis=1))
+    assert (dense[:max(top_measured_row - 10, 0)] == 0).all()
+
+
+def test_near_points_occlude_far_ones():
+    """The inversion makes dilation prefer near depths: a near object's returns spread over the far
+    background around it, not the other way round."""
+    sparse = np.zeros((40, 40), np.float32)
+    sparse[::2, ::2] = 50.0  # far background
+    sparse[19:22, 19:22] = 5.0  # a small near object
+    dense = fill_in_fast(sparse)
+    assert dense[20, 20] == pytest.approx(5.0, abs=0.01)
+    # the near depth takes over a 2-pixel margin that the background also reaches
+    assert dense[18, 20] == pytest.approx(5.0, abs=0.01) and dense[20, 22] == pytest.approx(5.0, abs=0.01)
+    assert dense[10, 10] == pytest.approx(50.0, abs=0.01)
+
+
+@pytest.mark.parametrize('bad,match', [
+    (np.zeros((4, 4, 1), np.float32), '2-D'),
+    (np.array([[1.0, np.nan]], np.float32), 'non-finite'),
+    (np.array([[1.0, -2.0]], np.float32), 'negative'),
+])
+def test_bad_input(bad, match):
+    with pytest.raises(ValueError, match=match):
+        fill_in_fast(bad)
+    with pytest.raises(ValueError, match=match):
+        fill_in_multiscale(bad)
+
+
+def test_bad_parameters():
+    with pytest.raises(ValueError, match='blur_type'):
+        fill_in_fast(REFERENCE['a_input'], blur_type='box')
+    with pytest.raises(ValueError, match='max_depth'):
+        fill_in_multiscale(REFERENCE['a_input'], max_depth=0)
+
+
+def test_show_process_returns_the_stages():
+    dense, process = fill_in_multiscale(REFERENCE['b_input'], show_process=True)
+    assert list(process)[0] == 's0_depths_in' and list(process)[-1] == 's8_inverted_depths'
+    np.testing.assert_array_equal(process['s8_inverted_depths'], dense)

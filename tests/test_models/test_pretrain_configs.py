@@ -1,0 +1,95 @@
+"""The pre-training configs read like the paper's Tables 5-7 and the Table 1 ladder, and build."""
+
+import pytest
+from mmengine.config import Config
+
+from tests.helpers import ROOT
+
+CONFIGS = ROOT / 'configs' / 'pretrain'
+
+
+def load(name):
+    return Config.fromfile(str(CONFIGS / name))
+
+
+def hook(cfg, type_):
+    return next(h for h in cfg.custom_hooks if h['type'] == type_)
+
+
+@pytest.mark.parametrize('arch,epochs,lr,min_lr,clip,temp_epochs,freeze', [
+    ('vit-s16_8xb32-500e', 500, 5e-4, 1e-5, None, 30, 1),
+    ('vit-b16_8xb32-100e', 100, 7.5e-4, 2e-6, 0.3, 50, 3),
+])
+@pytest.mark.parametrize('method', ['dino', 'cribo', 's3pt'])
+def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, freeze):
+    cfg = load(f'{method}_{arch}_nuscenes.py')
+    model = cfg.model
+    assert model.type == 'S3PT'
+    assert model.backbone.arch == ('deit-small' if 'vit-s16' in arch else 'deit-base')
+    assert model.backbone.patch_size == 16 and model.backbone.drop_path_rate == 0.1
+    head = model.head
+    assert (head.num_layers, head.hidden_channels, head.bottleneck_channels) == (3, 2048, 256)
+    assert head.num_prototypes == 65536
+    assert head.in_channels == (384 if 'vit-s16' in arch else 768)
+    # training epochs, lr, min lr, warm-up, weight decay 0.04 -> 0.4, clip, fp16, batch 8 x 32
+    assert cfg.train_cfg.max_epochs == epochs
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    assert cfg.optim_wrapper.optimizer.lr == lr and cfg.auto_scale_lr.base_batch_size == 256
+    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    assert (cfg.optim_wrapper.clip_grad or {}).get('max_norm') == clip
+    warmup, cosine, wd = cfg.param_scheduler
+    assert warmup.type == 'LinearLR' and warmup.end == 10
+    assert cosine.eta_min == min_lr and cosine.end == epochs
+    assert cfg.optim_wrapper.optimizer.weight_decay * wd.eta_min_ratio == pytest.approx(0.4)
+    assert cfg.train_dataloader.batch_size == 32
+    # momentum 0.996 -> 1, teacher temp 0.04 -> 0.07, freeze last layer
+    assert (hook(cfg, 'TeacherEMAHook').momentum, hook(cfg, 'TeacherEMAHook').end_momentum) == (0.996, 1.0)
+    temp = hook(cfg, 'TeacherTempWarmupHook')
+    assert (temp.start, temp.end, temp.warmup_epochs) == (0.04, 0.07, temp_epochs)
+    assert hook(cfg, 'FreezePrototypesHook').freeze_epochs == freeze
+    assert model.global_loss.student_temp == 0.1
+    crop = cfg.train_dataloader.dataset.pipeline[2].transforms[0][0]
+    expected_scale = (0.32, 1.0) if method != 'dino' and 'vit-b16' in arch else (0.25, 1.0)
+    assert tuple(crop.scale) == expected_scale and crop.size == 224
+
+    if method == 'dino':
+        assert 'clustering' not in model and head.num_object_prototypes == 0
+        multi_view = cfg.train_dataloader.dataset.pipeline[2]
+        assert multi_view.num_views == [1, 1, 10]  # local crops: 10
+        local = multi_view.transforms[2][0]
+        assert (local.size, tuple(local.scale)) == (96, (0.05, 0.25))  # local crops scale
+        return
+    clustering = model.clustering
+    assert clustering.sinkhorn_lambda == 20.0 and clustering.pos_alpha == 1.0
+    if method == 'cribo':
+        assert (clustering.num_clusters, clustering.num_iters, clustering.depth_alpha) == (32, 5, 0.0)
+        assert model.queue_size == 25000
+        assert not model.object_loss.vmf and model.object_loss.centering == 'logit'
+    else:
+        assert (clustering.num_clusters, clustering.num_iters, clustering.depth_alpha) == (128, 1, 4.0)
+        assert model.queue_size == 2500
+        for loss in (model.global_loss, model.object_loss):
+            assert loss.vmf and loss.centering == 'probability'
+        assert head.norm_last_layer is False  # unnormalised prototypes for Eq. 2
+
+
+TABLE_1 = {  # file prefix: (clusters, vMF, SK iterations, depth weight)
+    '01': (32, False, 5, 0.0), '02': (32, True, 5, 0.0), '03': (8, True, 5, 0.0),
+    '04': (16, True, 5, 0.0), '05': (64, True, 5, 0.0), '06': (128, True, 5, 0.0),
+    '07': (32, True, 1, 0.0), '08': (128, True, 1, 0.0), '09': (128, True, 1, 0.5),
+    '10': (128, True, 1, 1.0), '11': (128, True, 1, 4.0),
+}
+
+
+@pytest.mark.parametrize('row', sorted(TABLE_1))
+def test_table_1_ladder(row):
+    (path, ) = (CONFIGS / 'table1_ablation').glob(f'{row}_*.py')
+    cfg = Config.fromfile(str(path))
+    clusters, vmf, iters, depth = TABLE_1[row]
+    c = cfg.model.clustering
+    assert (c.num_clusters, c.num_iters, c.depth_alpha) == (clusters, iters, depth)
+    for loss in (cfg.model.global_loss, cfg.model.object_loss):
+        assert loss.vmf == vmf
+        assert loss.centering == ('probability' if vmf else 'logit')
+    assert cfg.train_cfg.max_epochs == 100 and cfg.param_scheduler[1].end == 100
+    assert cfg.model.backbone.arch == 'deit-small'

@@ -1,0 +1,59 @@
+"""tools/demo.py (what `bash tools/demo.sh` runs) end to end at a tiny size: every step, the comparison
+table with the random-init floor, the pictures, and a second run that reuses the finished steps."""
+import re
+
+import cv2
+import pytest
+
+from tests.helpers import run_tool
+
+from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+
+pytestmark = pytest.mark.slow
+
+
+def _table(markdown):
+    """{backbone: (mIoU, {class: IoU or None})} of the demo's results table; checks its header."""
+    rows = [line.split('|')[1:-1] for line in markdown.splitlines() if line.startswith('| ')]
+    header, body = [c.strip() for c in rows[0]], rows[1:]
+    assert header == ['backbone', 'mIoU', *NUIMAGES_SEG_CLASSES]
+    table = {}
+    for cells in body:
+        per_class = [None if c.strip() == '-' else float(c) for c in cells[2:]]
+        table[cells[0].strip()] = (float(cells[1]), dict(zip(header[2:], per_class)))
+    return table
+
+
+def test_demo_runs_every_step_and_resumes(tmp_path):
+    data, out = tmp_path / 'data', tmp_path / 'out'
+    args = ['tools/demo.py', '--data', str(data), '--out', str(out), '--scenes', '2', '--samples-per-scene',
+            '3', '--pretrain-epochs', '3', '--seg-iters', '10', '--workers', '0']
+    first = run_tool(*args)
+    steps = re.findall(r'\[demo (\d)/7\]', first.stdout)
+    assert steps == [str(i) for i in range(1, 8)]
+    table = _table((out / 'results.md').read_text())
+    assert list(table) == ['random init', 'S3PT']
+    for miou, per_class in table.values():
+        ious = [iou for iou in per_class.values() if iou is not None]
+        assert all(0.0 <= iou <= 100.0 for iou in ious)
+        assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes present (0.1 rounding)
+    printed = first.stdout[first.stdout.index('Linear probing, synthetic nuImages val'):]
+    assert _table(printed) == table  # the table printed is the one written
+    assert (out / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
+    for name in ('depth_completion', 'spatial_clusters', 'segmentation'):
+        picture = cv2.imread(str(out / 'pictures' / f'{name}.png'))
+        assert picture is not None and picture.std() > 10, name
+    # rows: 3 images; columns: image, ground truth, one per backbone (random init, S3PT)
+    segmentation = cv2.imread(str(out / 'pictures' / 'segmentation.png'))
+    image = cv2.imread(str(next((data / 'nuimages' / 'samples').rglob('*.jpg'))))
+    assert segmentation.shape[1] == 4 * image.shape[1]
+
+    second = run_tool(*args)
+    assert 'already there' in second.stdout
+    assert '-- S3PT ->' not in second.stdout and '-- S3PT backbone ->' not in second.stdout  # reused
+    assert _table((out / 'results.md').read_text()) == table
+
+
+def test_demo_rejects_too_short_schedules(tmp_path):
+    result = run_tool('tools/demo.py', '--out', str(tmp_path), '--pretrain-epochs', '2', check=False)
+    assert result.returncode != 0 and '--pretrain-epochs must be at least 3' in result.stderr
