@@ -26,7 +26,7 @@ setup(
     long_description=open(osp.join(osp.dirname(__file__), 'README.md')).read()
     if osp.exists(osp.join(osp.dirname(__file__), 'README.md')) else '',
     long_description_content_type='text/markdown',
-    packages=find_packages(exclude=('configs', 'tools', 'tests')),
+    packages=find_packages(exclude=('configs', 'tools', 'tests', 'tests.*')),
     python_requires='>=3.10',
     install_requires=parse_requirements('runtime.txt'),
     extras_require={

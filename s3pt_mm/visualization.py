@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from s3pt_mm.datasets.transforms import TokenGeometry
-from s3pt_mm.models.clustering import spatial_clustering
+from s3pt_mm.models.utils.spatial_clustering import spatial_clustering
 
 
 def colorize_depth(depth, max_depth=60.0):

@@ -1,11 +1,9 @@
-"""Shared pytest fixtures."""
+"""Shared pytest fixtures (plain helper functions are in ``tests/helpers.py``)."""
 from pathlib import Path
 
 import pytest
 
-#: The small synthetic dataset shared by the test session (2 scenes x 3 samples x 6 cameras, 160x90).
-SYNTHETIC_TEST_CONFIG = dict(seed=0, num_scenes=2, samples_per_scene=3, image_size=(90, 160),
-                             lidar_azimuth_step=0.5)
+from tests.helpers import SYNTHETIC_TEST_CONFIG, demo_train_options, run_tool
 
 
 @pytest.fixture(scope='session')
@@ -14,16 +12,13 @@ def synthetic_data_root(tmp_path_factory) -> Path:
 
     ``root / 'nuscenes'`` is a nuScenes ``v1.0-mini`` dataroot (scene-0061 in mini_train, scene-0103 in
     mini_val), ``root / 'nuimages'`` a nuImages dataroot with versions ``v1.0-mini``, ``v1.0-train`` and
-    ``v1.0-val``; ``s3pt_mm.datasets.synthetic.load_config(root)`` returns the generation config.
+    ``v1.0-val``; ``s3pt_mm.synthetic.load_config(root)`` returns the generation config.
     """
-    from s3pt_mm.datasets.synthetic import generate_synthetic_dataset
+    from s3pt_mm.synthetic import generate_synthetic_dataset
 
     root = tmp_path_factory.mktemp('synthetic') / 'data'
     generate_synthetic_dataset(root, **SYNTHETIC_TEST_CONFIG)
     return root
-
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _without_default_scope():
@@ -45,57 +40,6 @@ _clean_scope_per_module = pytest.fixture(scope='module', autouse=True)(_without_
 _clean_scope_per_test = pytest.fixture(autouse=True)(_without_default_scope)
 
 
-def run_tool(*args, check=True):
-    """Run ``python tools/<args>`` from the repository root, as a user would; returns the result."""
-    import os
-    import subprocess
-    import sys
-    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
-    return result
-
-
-def _distributed_worker(fn, rank, world_size, port, results):
-    import os
-
-    import torch.distributed as dist
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
-    try:
-        results[rank] = fn(rank)
-    finally:
-        dist.destroy_process_group()
-
-
-def run_distributed(fn, world_size=2, timeout=300):
-    """Run ``fn(rank)`` in ``world_size`` CPU processes joined by a gloo process group, as DDP would;
-    returns ``[fn(0), fn(1), ...]``. The processes are spawned, not forked (a fork of a process whose
-    OpenMP threads ran can hang), so ``fn`` and its results must be picklable (a module-level function,
-    or a functools.partial of one)."""
-    import socket
-
-    import torch.multiprocessing as mp
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        port = sock.getsockname()[1]
-    ctx = mp.get_context('spawn')
-    with ctx.Manager() as manager:
-        results = manager.dict()
-        procs = [ctx.Process(target=_distributed_worker, args=(fn, rank, world_size, port, results))
-                 for rank in range(world_size)]
-        for proc in procs:
-            proc.start()
-        for proc in procs:
-            proc.join(timeout=timeout)
-        for proc in procs:
-            if proc.is_alive():
-                proc.kill()
-        assert all(proc.exitcode == 0 for proc in procs), f'exit codes {[proc.exitcode for proc in procs]}'
-        return [results[rank] for rank in range(world_size)]
-
-
 @pytest.fixture(scope='session')
 def pretrain_data_root(synthetic_data_root, tmp_path_factory) -> Path:
     """A copy of the synthetic nuScenes root after ``tools/create_data.py nuscenes`` (infos + depth)."""
@@ -105,13 +49,6 @@ def pretrain_data_root(synthetic_data_root, tmp_path_factory) -> Path:
     run_tool('tools/create_data.py', 'nuscenes', '--root-path', str(root), '--version', 'v1.0-mini',
              '--workers', '0')
     return root
-
-
-def demo_train_options(data_root, epochs):
-    return [f'train_dataloader.dataset.data_root={data_root}/', 'train_dataloader.num_workers=0',
-            'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=6',
-            f'train_cfg.max_epochs={epochs}', 'default_hooks.checkpoint.interval=1',
-            'default_hooks.logger.interval=1']
 
 
 @pytest.fixture(scope='session')

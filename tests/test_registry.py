@@ -1,4 +1,5 @@
 """s3pt_mm's parts are registered in the OpenMMLab registries, and each stage imports only what it needs."""
+import importlib.util
 import subprocess
 import sys
 
@@ -19,3 +20,12 @@ def test_pretraining_does_not_import_mmseg_or_mmdet3d():
             'bad = [m for m in ("mmseg", "mmdet3d") if m in sys.modules]; '
             'assert not bad, bad')
     subprocess.run([sys.executable, '-c', code], check=True)
+
+
+def test_downstream_tasks_do_not_import_the_pretraining_stack():
+    packages = ['s3pt_mm.seg'] + (['s3pt_mm.det3d'] if importlib.util.find_spec('mmdet3d') else [])
+    for package in packages:
+        code = (f'import sys, {package}; '
+                'bad = [m for m in ("s3pt_mm.models", "s3pt_mm.engine", "s3pt_mm.datasets") if m in sys.modules]; '
+                'assert not bad, bad')
+        subprocess.run([sys.executable, '-c', code], check=True)

@@ -70,7 +70,7 @@ def bench_ip_basic(args):
 
 
 def bench_clustering(args):
-    from s3pt_mm.models.clustering import spatial_clustering
+    from s3pt_mm.models.utils.spatial_clustering import spatial_clustering
     device = torch.device(args.device)
     g = torch.Generator(device='cpu').manual_seed(0)
     batch, tokens, width = 8, 2 * 196, 384
@@ -154,7 +154,7 @@ def bench_pipeline(args):
     from mmengine.registry import init_default_scope
 
     import s3pt_mm.datasets  # noqa: F401
-    from s3pt_mm.data_converters.nuscenes_pretrain import DEPTH_SCALE
+    from s3pt_mm.converters.nuscenes_pretrain import DEPTH_SCALE
     from s3pt_mm.depth import fill_in_fast
     init_default_scope('mmpretrain')
     cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))

@@ -2,19 +2,19 @@
 
     python tools/create_data.py nuscenes --root-path data/nuscenes --version v1.0-trainval \
         [--out-dir data/nuscenes] [--workers 8] [--depth-downsample 2] [--ip-basic fast|multiscale] \
-        [--max-depth 100] [--skip-errors] [--no-det3d-infos]
+        [--max-depth 100] [--skip-errors] [--no-det3d-infos] [--backend-args JSON]
 
 nuscenes: pre-training infos of every camera image of the official train/val splits, with the LIDAR_TOP
 sweep projected into each camera and completed with IP-Basic into 16-bit depth PNGs (see
-s3pt_mm/data_converters/nuscenes_pretrain.py for the format). Re-running resumes: images whose depth map
+s3pt_mm/converters/nuscenes_pretrain.py for the format). Re-running resumes: images whose depth map
 exists are skipped. It also writes nuscenes_infos_{train,val}.pkl, the mmdetection3d 1.4 infos PETR trains
-and evaluates on (s3pt_mm/data_converters/nuscenes_det3d.py), unless --no-det3d-infos is given.
+and evaluates on (s3pt_mm/converters/nuscenes_det3d.py), unless --no-det3d-infos is given.
 """
 import argparse
 import json
 import sys
 
-from s3pt_mm.data_converters import ConversionError, create_nuscenes_det3d_infos, create_pretrain_infos
+from s3pt_mm.converters import ConversionError, create_nuscenes_det3d_infos, create_pretrain_infos
 
 
 def main(argv=None):
@@ -35,11 +35,15 @@ def main(argv=None):
                      help='count and skip images that cannot be converted instead of stopping')
     nus.add_argument('--no-det3d-infos', action='store_true',
                      help='do not write the mmdetection3d infos for PETR (nuscenes_infos_{train,val}.pkl)')
+    nus.add_argument('--backend-args', type=json.loads,
+                     help='mmengine.fileio backend arguments (JSON) for reading the images and point clouds, '
+                     'e.g. \'{"backend": "petrel", "path_mapping": {"data/nuscenes/": "s3://nuscenes/"}}\'')
     args = parser.parse_args(argv)
     try:
         report = create_pretrain_infos(args.root_path, args.version, args.out_dir, workers=args.workers,
                                        depth_downsample=args.depth_downsample, completion=args.ip_basic,
-                                       max_depth=args.max_depth, skip_errors=args.skip_errors)
+                                       max_depth=args.max_depth, skip_errors=args.skip_errors,
+                                       backend_args=args.backend_args)
         if not args.no_det3d_infos and args.version != 'v1.0-test':  # the test split has no annotations
             report['det3d_info_files'] = create_nuscenes_det3d_infos(args.root_path, args.version,
                                                                      args.out_dir)

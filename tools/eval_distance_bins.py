@@ -16,6 +16,7 @@ import os.path as osp
 
 from s3pt_mm.det3d.distance_eval import (DISTANCE_RANGES, TABLE10_CLASSES, evaluate_distance_ranges,
                                          format_markdown, write_csv)
+from s3pt_mm.utils.cli import name_and_path
 from s3pt_mm.utils.fileio import write_text_atomic
 
 EVAL_SETS = {'v1.0-trainval': 'val', 'v1.0-mini': 'mini_val'}
@@ -26,7 +27,7 @@ def parse_args(argv=None):
     parser.add_argument('--data-root', required=True, help='nuScenes root directory')
     parser.add_argument('--version', default='v1.0-trainval', choices=sorted(EVAL_SETS),
                         help='dataset version (evaluated split: val / mini_val)')
-    parser.add_argument('--result', action='append', required=True, metavar='NAME=PATH',
+    parser.add_argument('--result', action='append', required=True, type=name_and_path, metavar='NAME=PATH',
                         help='a model name and its results_nusc.json (repeat for several models)')
     parser.add_argument('--out-dir', required=True, help='where distance_bins.md / .csv are written')
     parser.add_argument('--ranges', type=float, nargs='+', default=list(DISTANCE_RANGES),
@@ -35,10 +36,7 @@ def parse_args(argv=None):
                         help='classes reported and averaged (default: Table 10, no construction vehicle)')
     args = parser.parse_args(argv)
     results = {}
-    for item in args.result:
-        name, sep, path = item.partition('=')
-        if not sep or not name or not path:
-            parser.error(f'--result must be NAME=PATH, got {item!r}')
+    for name, path in args.result:
         if not osp.isfile(path):
             parser.error(f'result file not found: {path}')
         results[name] = path

@@ -11,7 +11,7 @@ import argparse
 import sys
 import time
 
-from s3pt_mm.datasets.synthetic import generate_synthetic_dataset
+from s3pt_mm.synthetic import generate_synthetic_dataset
 
 
 def parse_args(argv=None):

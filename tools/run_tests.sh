@@ -3,7 +3,7 @@
 # slow end-to-end tests included (they run on tiny synthetic data).
 #   bash tools/run_tests.sh                 # everything
 #   bash tools/run_tests.sh -m "not slow"   # the fast unit tests only
-#   bash tools/run_tests.sh tests/test_vmf.py -k grad   # any pytest arguments
+#   bash tools/run_tests.sh tests/test_models/test_utils/test_vmf.py -k grad   # any pytest arguments
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"

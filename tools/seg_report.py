@@ -12,19 +12,12 @@ import argparse
 import sys
 
 from s3pt_mm.seg.results import final_metrics, write_report
-
-
-def parse_run(text: str):
-    """``'S3PT=work_dirs/x'`` -> ``('S3PT', 'work_dirs/x')``."""
-    name, sep, path = text.partition('=')
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f'expected NAME=WORK_DIR, got {text!r}')
-    return name, path
+from s3pt_mm.utils.cli import name_and_path
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('runs', nargs='+', type=parse_run, metavar='NAME=WORK_DIR')
+    parser.add_argument('runs', nargs='+', type=name_and_path, metavar='NAME=WORK_DIR')
     parser.add_argument('--out-dir', required=True, help='folder of the report files')
     parser.add_argument('--stem', default='per_class_iou', help='file name stem (default: per_class_iou)')
     parser.add_argument('--title', default='Per-class IoU', help='title of the table and the chart')

@@ -24,7 +24,7 @@ import sys
 import cv2
 import numpy as np
 
-import s3pt_mm  # noqa: F401
+from s3pt_mm.utils.cli import name_and_path
 
 # (label, clusters, Sinkhorn iterations, depth weight) of CrIBo (Table 6) and S3PT (Table 7)
 SETTINGS = (('CrIBo: 32 clusters, 5 SK iters', 32, 5, 0.0),
@@ -73,10 +73,7 @@ def cmd_clusters(args):
     from s3pt_mm.visualization import caption, grid, overlay_labels, teacher_clusters
     _, image, depth = load_entry(args)
     rows = []
-    for spec in args.checkpoint:
-        name, _, path = spec.partition('=')
-        if not path:
-            raise SystemExit(f'--checkpoint expects NAME=PATH, got {spec!r}')
+    for name, path in args.checkpoint:
         backbone, preprocessor, patch = build_teacher(path)
         row = []
         for label, clusters, iters, beta in SETTINGS:
@@ -135,7 +132,7 @@ def cmd_seg(args):
     from mmseg.apis import inference_model
 
     from s3pt_mm.seg.classes import IGNORE_INDEX, NUIMAGES_SEG_PALETTE
-    from s3pt_mm.seg.nuimages_convert import LABEL_DIR, SPLIT_DIR
+    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
     from s3pt_mm.visualization import caption, grid, overlay_labels
     split_file = osp.join(args.data_root, SPLIT_DIR, f'{args.split}.txt')
     if not osp.isfile(split_file):
@@ -143,10 +140,7 @@ def cmd_seg(args):
     with open(split_file) as f:
         names = f.read().split()
     models = []
-    for spec in args.model:
-        name, _, work_dir = spec.partition('=')
-        if not work_dir:
-            raise SystemExit(f'--model expects NAME=WORK_DIR, got {spec!r}')
+    for name, work_dir in args.model:
         models.append((name, load_segmenter(work_dir)))
     palette = np.asarray(NUIMAGES_SEG_PALETTE, np.uint8)[:, ::-1]  # RGB -> BGR
     rows = []
@@ -182,9 +176,10 @@ def main(argv=None):
     seg.add_argument('--data-root', required=True, help='nuImages root (with nuimages_seg.py output)')
     seg.add_argument('--split', default='val', help='split file of the converter (default: val)')
     seg.add_argument('--index', type=int, nargs='+', default=[0], help='image indices in the split (rows)')
-    seg.add_argument('--model', action='append', required=True,
+    seg.add_argument('--model', action='append', required=True, type=name_and_path, metavar='NAME=WORK_DIR',
                      help='NAME=WORK_DIR of a segmentation training run (repeatable, columns)')
-    sub.choices['clusters'].add_argument('--checkpoint', action='append', required=True,
+    sub.choices['clusters'].add_argument('--checkpoint', action='append', required=True, type=name_and_path,
+                                         metavar='NAME=PATH',
                                          help='NAME=PATH of a pre-training checkpoint (repeatable)')
     sub.choices['clusters'].add_argument('--height', type=int, default=224, help='ViT input height')
     sub.choices['depth'].add_argument('--version', default='v1.0-mini')

@@ -32,8 +32,8 @@ view = [
     {{_base_.token_geometry}},
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthFromFile'),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadDepthFromFile', backend_args={{_base_.backend_args}}),
     dict(type='MultiViewWithDepth', num_views=[2], transforms=[view]),
     dict(type='PackMultiViewInputs'),
 ]

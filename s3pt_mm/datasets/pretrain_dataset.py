@@ -1,7 +1,9 @@
 """nuScenes camera images with dense LiDAR depth maps for S3PT pre-training."""
 import os.path as osp
+from typing import Optional, Sequence
 
 import mmengine
+from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
@@ -28,28 +30,34 @@ class NuScenesPretrainDataset(BaseDataset):
 
     ``img_path`` and ``depth_path`` are relative to ``data_root`` joined with ``data_prefix['img_path']``
     / ``data_prefix['depth_path']``. The info file's metainfo becomes the dataset's (``metainfo`` given
-    here takes precedence); each item also carries ``depth_scale`` for :class:`LoadDepthFromFile`.
+    here takes precedence); each item also carries ``depth_scale`` for :class:`LoadDepthFromFile`. The
+    info file is read through ``mmengine.fileio`` with ``backend_args`` (give the same to the loading
+    transforms of the pipeline).
 
     Args:
         ann_file (str): the info file, relative to ``data_root`` unless absolute.
         data_root (str): the nuScenes root.
         data_prefix (dict): prefixes of ``img_path`` and ``depth_path``, '' by default.
         pipeline (list[dict]): the transforms.
+        backend_args (dict | None): arguments of the ``mmengine.fileio`` backend of the info file
+            (None: inferred from the path, local files by default).
         **kwargs: other arguments of mmengine's ``BaseDataset`` (``metainfo``, ``indices``,
             ``lazy_init``, ...).
     """
 
-    def __init__(self, ann_file, data_root='', data_prefix=None, pipeline=(), **kwargs):
+    def __init__(self, ann_file: str, data_root: str = '', data_prefix: Optional[dict] = None,
+                 pipeline: Sequence[dict] = (), backend_args: Optional[dict] = None, **kwargs):
+        self.backend_args = backend_args
         data_prefix = dict(dict(img_path='', depth_path=''), **(data_prefix or {}))
         super().__init__(ann_file=ann_file, data_root=data_root, data_prefix=data_prefix,
                          pipeline=list(pipeline), **kwargs)
 
-    def load_data_list(self):
+    def load_data_list(self) -> list:
         """Read the info file; errors name the file and, for a bad entry, its index and key."""
-        if not osp.isfile(self.ann_file):
+        if not fileio.exists(self.ann_file, backend_args=self.backend_args):
             raise FileNotFoundError(f'pre-training info file not found: {self.ann_file} (create it with '
                                     'tools/create_data.py nuscenes)')
-        infos = mmengine.load(self.ann_file)
+        infos = mmengine.load(self.ann_file, backend_args=self.backend_args)
         if not isinstance(infos, dict) or not isinstance(infos.get('data_list'), list):
             raise ValueError(f"{self.ann_file}: expected a dict with 'metainfo' and a 'data_list' list")
         if not infos['data_list']:
@@ -60,7 +68,7 @@ class NuScenesPretrainDataset(BaseDataset):
         return [self._parse_entry(entry, index, needs_depth)
                 for index, entry in enumerate(infos['data_list'])]
 
-    def _parse_entry(self, entry, index, needs_depth):
+    def _parse_entry(self, entry: dict, index: int, needs_depth: bool) -> dict:
         """Entry ``index`` of the info file -> one item: paths joined with the prefixes, ``depth_scale``
         added."""
         missing = [key for key in REQUIRED_KEYS if key not in entry]

@@ -3,7 +3,7 @@ Depth Completion on the CPU", CRV 2018), as S3PT uses it to densify projected Li
 
 Both functions take a float32 sparse depth map in metres (0 = no return) and return a NEW dense float32
 map; the input is never modified. They reproduce the numbers of the published algorithm for the same
-parameters (``tests/test_ip_basic.py`` compares against outputs of the published implementation), with
+parameters (``tests/test_depth/test_ip_basic.py`` compares against outputs of the published implementation), with
 its per-column Python loops replaced by vectorised numpy.
 
 The algorithm works on *inverted* depths ``max_depth - d``, so that the morphological max filters

@@ -8,14 +8,14 @@ Importing this package registers, in mmdet3d's registries:
 * TRANSFORMS: ``MultiViewResizeCropFlip``, ``MultiViewGlobalRotScale``;
 * OPTIM_WRAPPER_CONSTRUCTORS: ``TrainableParamsOptimWrapperConstructor``.
 
-Configs select it with ``custom_imports = dict(imports=['s3pt_mm.det3d'])``; pre-training never imports it.
+Configs select it with ``custom_imports = dict(imports=['s3pt_mm.det3d'])``; pre-training never imports it,
+and it never imports the pre-training models.
 :mod:`.distance_eval` evaluates per distance range; the info files come from
-:mod:`s3pt_mm.data_converters.nuscenes_det3d` (``tools/create_data.py``).
+:mod:`s3pt_mm.converters.nuscenes_det3d` (``tools/create_data.py``).
 """
 from mmdet3d.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-from ..engine import TrainableParamsOptimWrapperConstructor
-from ..models import FrozenPretrainedViT
+from ..downstream import FrozenPretrainedViT, TrainableParamsOptimWrapperConstructor
 from .distance_eval import evaluate_distance_ranges
 from .grid_mask import GridMask
 from .hungarian_assigner_3d import HungarianAssigner3D

@@ -1,7 +1,7 @@
-"""mmengine components (registered in mmpretrain's registries): the teacher hooks of pre-training and the
-optimizer constructor of downstream training on a frozen backbone."""
+"""mmengine components of pre-training (registered in mmpretrain's registries): the teacher hooks."""
+from ..utils.compat import apply_compat_patches
 from .hooks import FreezePrototypesHook, TeacherEMAHook, TeacherTempWarmupHook
-from .optim_constructor import TrainableParamsOptimWrapperConstructor
 
-__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook',
-           'TrainableParamsOptimWrapperConstructor']
+apply_compat_patches()
+
+__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook']

@@ -1,14 +1,15 @@
 """Pre-training models, registered in mmpretrain's MODELS registry on import.
 
-Pure math (no registry): :mod:`.vmf` (vMF normaliser, centering), :mod:`.clustering` (Sinkhorn spatial
-clustering), :mod:`.objects` (object pooling, cross-image queue). Registry glue: :mod:`.heads`,
-:mod:`.losses`, :mod:`.spatial_clustering`, :mod:`.algorithms`, and :mod:`.frozen_vit` (the frozen
-backbone of the downstream evaluations).
+Registry glue: :mod:`.algorithms` (S3PT, with DINO and CrIBo as its configurations), :mod:`.heads`,
+:mod:`.losses` and :mod:`.clustering` (spatial clustering modules). Pure math (no registry):
+:mod:`.utils` (vMF normaliser and centering, Sinkhorn spatial clustering, object pooling and queue).
 """
+from ..utils.compat import apply_compat_patches
 from .algorithms import S3PT
-from .frozen_vit import FrozenPretrainedViT
+from .clustering import SinkhornSpatialClustering
 from .heads import DINOProjectionHead
 from .losses import DINOLoss
-from .spatial_clustering import SinkhornSpatialClustering
 
-__all__ = ['S3PT', 'FrozenPretrainedViT', 'DINOProjectionHead', 'DINOLoss', 'SinkhornSpatialClustering']
+apply_compat_patches()
+
+__all__ = ['S3PT', 'DINOProjectionHead', 'DINOLoss', 'SinkhornSpatialClustering']

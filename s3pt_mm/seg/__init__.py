@@ -10,13 +10,13 @@ Importing this package (``custom_imports=dict(imports=['s3pt_mm.seg'])`` in the 
 * ``PerClassIoUMetric`` and ``DomainTransferIoUMetric`` (METRICS) - per-class IoU in the logs, and
   IoU over the classes nuImages and Cityscapes share (Table 3).
 
-Label sets and mappings: :mod:`.classes`; learning-rate sweeps and result tables: :mod:`.results`.
-It never imports mmdet3d.
+Label sets and mappings: :mod:`.classes`; learning-rate sweeps and result tables: :mod:`.results`. The
+labels come from :mod:`s3pt_mm.converters.nuimages_seg`. It never imports mmdet3d or the pre-training
+models.
 """
 from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
-from ..engine import TrainableParamsOptimWrapperConstructor
-from ..models import FrozenPretrainedViT
+from ..downstream import FrozenPretrainedViT, TrainableParamsOptimWrapperConstructor
 from .classes import (CITYSCAPES_CLASSES, NUIMAGES_CATEGORY_TO_CLASS, NUIMAGES_SEG_CLASSES, SHARED_CLASSES,
                       nuimages_class_id, shared_class_lut)
 from .datasets import NuImagesSegDataset

@@ -1,7 +1,5 @@
-from .checkpoint import load_backbone_state_dict, save_checkpoint_atomic
-from .compat import apply_compat_patches, load_trusted_checkpoint
-
-__all__ = [
-    'apply_compat_patches', 'load_trusted_checkpoint', 'load_backbone_state_dict',
-    'save_checkpoint_atomic'
-]
+"""Helpers of every stage, one module each, imported explicitly (this package imports none of them, so
+that the light ones stay light): :mod:`.fileio` (atomic writes; stdlib, cv2 on demand), :mod:`.cli`
+(command-line parsing), :mod:`.nuscenes_constants` (cameras, versions, splits, dataroot checks),
+:mod:`.compat` (torch >= 2.6 fixes for mmengine), :mod:`.checkpoint` (backbone weights of checkpoints),
+:mod:`.runner` (the Runner of the tools)."""

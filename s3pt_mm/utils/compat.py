@@ -1,7 +1,9 @@
 """Compatibility fixes for running mmengine 0.10.7 on modern PyTorch (>= 2.6).
 
-Applied once, on ``import s3pt_mm`` (see :func:`apply_compat_patches`); every fix is idempotent,
-scoped to the library code it repairs, and tested in ``tests/test_compat.py``.
+Applied by :func:`apply_compat_patches` when an OpenMMLab-facing sub-package (``s3pt_mm.models``,
+``.datasets``, ``.engine``, ``.downstream``, hence ``.seg`` and ``.det3d``) is imported and when the tools
+build a runner (:mod:`s3pt_mm.utils.runner`); every fix is idempotent, scoped to the library code it
+repairs, and tested in ``tests/test_utils/test_compat.py``.
 
 Fixes
 -----

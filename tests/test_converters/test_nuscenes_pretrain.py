@@ -15,7 +15,6 @@ from s3pt_mm.depth import fill_in_fast, lidar_to_camera, sparse_depth_map
 from tests.helpers import ROOT
 
 
-
 @pytest.fixture()
 def nuscenes_copy(synthetic_data_root, tmp_path):
     root = tmp_path / 'nuscenes'

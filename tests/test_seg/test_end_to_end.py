@@ -288,4 +288,3 @@ def test_converter_resumes_and_fails_clearly(synthetic_data_root, tmp_path, caps
             converter_tool.main(argv + ['--out-dir', str(out)])
         assert message in str(error.value)
     shutil.rmtree(out)
-

@@ -16,7 +16,7 @@ are kept unless --overwrite.
 import argparse
 import sys
 
-from s3pt_mm.seg.nuimages_convert import convert_version
+from s3pt_mm.converters.nuimages_seg import convert_version
 
 
 def main(argv=None):

@@ -1,5 +1,5 @@
 # nuScenes multi-view camera data for PETR: 6 cameras at 320 x 800 (Table 8), PETR's augmentations.
-# Info files: tools/create_data.py (s3pt_mm.data_converters.create_nuscenes_det3d_infos), mmdet3d 1.4 format.
+# Info files: tools/create_data.py (s3pt_mm.converters.create_nuscenes_det3d_infos), mmdet3d 1.4 format.
 dataset_type = 'NuScenesDataset'
 data_root = 'data/nuscenes/'
 class_names = [

@@ -4,6 +4,9 @@
 # position and depth of each ViT patch token for the spatial clustering.
 dataset_type = 'NuScenesPretrainDataset'
 data_root = 'data/nuscenes/'
+# Storage backend of the info file, images and depth maps (mmengine.fileio), e.g. data in object storage:
+# backend_args = dict(backend='petrel', path_mapping=dict({'data/nuscenes/': 's3://nuscenes/'}))
+backend_args = None
 global_crops_scale = (0.25, 1.0)  # Tables 5-7 ViT-S; ViT-B CrIBo/S3PT: (0.32, 1.0)
 patch_size = 16
 
@@ -23,8 +26,8 @@ geometric = [
 view_1 = geometric + [color_jitter, grayscale, blur_view_1, token_geometry]
 view_2 = geometric + [color_jitter, grayscale, blur_view_2, solarize, token_geometry]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthFromFile'),
+    dict(type='LoadImageFromFile', backend_args=backend_args),
+    dict(type='LoadDepthFromFile', backend_args=backend_args),
     dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
     dict(type='PackMultiViewInputs'),
 ]
@@ -39,5 +42,6 @@ train_dataloader = dict(
         type=dataset_type,
         data_root=data_root,
         ann_file='s3pt_infos_pretrain_train.pkl',
-        pipeline=train_pipeline),
+        pipeline=train_pipeline,
+        backend_args=backend_args),
 )

@@ -10,8 +10,8 @@ view_1 = geometric + [{{_base_.color_jitter}}, {{_base_.grayscale}}, {{_base_.bl
 view_2 = geometric + [{{_base_.color_jitter}}, {{_base_.grayscale}}, {{_base_.blur_view_2}},
                       {{_base_.solarize}}, {{_base_.token_geometry}}]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthFromFile'),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadDepthFromFile', backend_args={{_base_.backend_args}}),
     dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
     dict(type='PackMultiViewInputs'),
 ]

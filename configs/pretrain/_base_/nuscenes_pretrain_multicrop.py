@@ -11,8 +11,8 @@ local_view = [
     dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
 ]
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadDepthFromFile'),
+    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
+    dict(type='LoadDepthFromFile', backend_args={{_base_.backend_args}}),
     dict(type='MultiViewWithDepth', num_views=[1, 1, local_crops_number],
          transforms=[{{_base_.view_1}}, {{_base_.view_2}}, local_view]),
     dict(type='PackMultiViewInputs'),

@@ -47,6 +47,7 @@ DINO's local crops (96x96, scale (0.05, 0.25)) go in a third group without ``Tok
 """
 import copy
 import math
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -59,13 +60,13 @@ _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 TOKEN_GEOMETRY_KEYS = ('token_positions', 'token_depths', 'token_depth_valid')
 
 
-def compose_affine(outer, inner):
+def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """2x3 affine ``outer o inner`` (``inner`` applied first)."""
     bottom = np.array([[0.0, 0.0, 1.0]])
     return (np.vstack([outer, bottom]) @ np.vstack([inner, bottom]))[:2]
 
 
-def view_to_orig(results):
+def view_to_orig(results: dict) -> np.ndarray:
     """The view's 2x3 map to original image pixels (identity before any geometric transform)."""
     return results.get('view_to_orig', _IDENTITY)
 
@@ -77,7 +78,8 @@ def _check_depth_shape(results, name):
                          'size')
 
 
-def random_resized_crop_box(height, width, scale, ratio):
+def random_resized_crop_box(height: int, width: int, scale: Tuple[float, float],
+                            ratio: Tuple[float, float]) -> Tuple[int, int, int, int]:
     """Sample a crop the way torchvision's RandomResizedCrop does.
 
     The area fraction is uniform in ``scale`` and the aspect ratio (w / h) log-uniform in ``ratio``;
@@ -120,7 +122,8 @@ class RandomResizedCropWithDepth(BaseTransform):
         interpolation (str): image interpolation: 'bicubic' (DINO), 'bilinear', 'area' or 'nearest'.
     """
 
-    def __init__(self, size=224, scale=(0.25, 1.0), ratio=(3 / 4, 4 / 3), interpolation='bicubic'):
+    def __init__(self, size: int = 224, scale: Tuple[float, float] = (0.25, 1.0),
+                 ratio: Tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = 'bicubic'):
         if interpolation not in _INTERPOLATIONS:
             raise ValueError(f'interpolation must be one of {sorted(_INTERPOLATIONS)}, got {interpolation}')
         if not (isinstance(size, int) and size > 0):
@@ -130,7 +133,7 @@ class RandomResizedCropWithDepth(BaseTransform):
         self.ratio = tuple(ratio)
         self.interpolation = interpolation
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         _check_depth_shape(results, self.__class__.__name__)
         img = results['img']
         top, left, h, w = random_resized_crop_box(img.shape[0], img.shape[1], self.scale, self.ratio)
@@ -158,12 +161,12 @@ class RandomFlipWithDepth(BaseTransform):
     Added: ``flip`` (bool).
     """
 
-    def __init__(self, prob=0.5):
+    def __init__(self, prob: float = 0.5):
         if not 0 <= prob <= 1:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.prob = prob
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         _check_depth_shape(results, self.__class__.__name__)
         results['flip'] = bool(np.random.rand() < self.prob)
         if not results['flip']:
@@ -200,13 +203,13 @@ class TokenGeometry(BaseTransform):
         min_valid_fraction (float): fraction of a patch's pixels that must have depth.
     """
 
-    def __init__(self, patch_size=16, min_valid_fraction=0.25):
+    def __init__(self, patch_size: int = 16, min_valid_fraction: float = 0.25):
         if not 0 < min_valid_fraction <= 1:
             raise ValueError(f'min_valid_fraction must be in (0, 1], got {min_valid_fraction}')
         self.patch_size = patch_size
         self.min_valid_fraction = min_valid_fraction
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         _check_depth_shape(results, self.__class__.__name__)
         p = self.patch_size
         height, width = results['img'].shape[:2]
@@ -221,7 +224,7 @@ class TokenGeometry(BaseTransform):
         results['token_depths'], results['token_depth_valid'] = depths, valid
         return results
 
-    def pool_depth(self, depth, rows, cols):
+    def pool_depth(self, depth: np.ndarray, rows: int, cols: int) -> Tuple[np.ndarray, np.ndarray]:
         """Lower median of the valid depth of each patch: (N,) float32 metres and (N,) bool."""
         if depth is None:
             return np.zeros(rows * cols, np.float32), np.zeros(rows * cols, bool)
@@ -258,7 +261,7 @@ class MultiViewWithDepth(BaseTransform):
         transforms (list[list[dict | callable]]): the pipeline of each group.
     """
 
-    def __init__(self, num_views, transforms):
+    def __init__(self, num_views: Sequence[int], transforms: Sequence[List[dict]]):
         if isinstance(num_views, int):
             num_views = [num_views]
         if len(num_views) != len(transforms):
@@ -269,7 +272,7 @@ class MultiViewWithDepth(BaseTransform):
         self.pipelines = [Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
                           for pipeline in transforms]
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         views = [pipeline(copy.deepcopy(results))
                  for pipeline, count in zip(self.pipelines, self.num_views) for _ in range(count)]
         has_geometry = [all(key in view for key in TOKEN_GEOMETRY_KEYS) for view in views]

@@ -1,4 +1,6 @@
 """Packing of multi-view S3PT samples for mmpretrain's SelfSupDataPreprocessor and the S3PT model."""
+from typing import Sequence
+
 import numpy as np
 import torch
 from mmpretrain.datasets.transforms import PackInputs
@@ -26,10 +28,10 @@ class PackMultiViewInputs(PackInputs):
     """
     DEFAULT_META_KEYS = ('sample_idx', 'img_path', 'ori_shape', 'cam', 'sample_token', 'sample_data_token')
 
-    def __init__(self, meta_keys=DEFAULT_META_KEYS):
+    def __init__(self, meta_keys: Sequence[str] = DEFAULT_META_KEYS):
         super().__init__(input_key='img', algorithm_keys=(), meta_keys=meta_keys)
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         if not isinstance(results.get('img'), list):
             raise TypeError("PackMultiViewInputs expects a list of views in results['img']: put "
                             'MultiViewWithDepth before it')

@@ -1,13 +1,14 @@
 """Loading of the dense LiDAR depth maps written by ``tools/create_data.py``."""
-import os.path as osp
+from typing import Optional
 
 import cv2
 import numpy as np
 from mmcv.transforms import BaseTransform
+from mmengine import fileio
 from mmpretrain.registry import TRANSFORMS
 
 
-def upsample_depth(raw, height, width, path):
+def upsample_depth(raw: np.ndarray, height: int, width: int, path: str) -> np.ndarray:
     """Nearest-neighbour upsampling of a depth map stored at ``1 / factor`` of the image size.
 
     Args:
@@ -38,19 +39,25 @@ class LoadDepthFromFile(BaseTransform):
     size divided by an integer factor (the converter's ``depth_downsample``) is upsampled to the image
     size with nearest neighbour.
 
+    The file is read through ``mmengine.fileio`` with ``backend_args``, as ``LoadImageFromFile`` reads
+    the image, so depth maps in object storage (petrel, S3, http) need only a ``backend_args`` setting.
+
     Required keys: ``depth_path``, ``img_shape`` (run ``LoadImageFromFile`` first), ``depth_scale``
     (from the dataset's metainfo) unless given here. Added keys: ``depth`` (H, W) float32 metres.
 
     Args:
         depth_scale (float | None): PNG units per metre; None takes the dataset's ``depth_scale``.
+        backend_args (dict | None): arguments of the ``mmengine.fileio`` backend (None: inferred from
+            the path, local files by default).
     """
 
-    def __init__(self, depth_scale=None):
+    def __init__(self, depth_scale: Optional[float] = None, backend_args: Optional[dict] = None):
         if depth_scale is not None and depth_scale <= 0:
             raise ValueError(f'depth_scale must be positive, got {depth_scale}')
         self.depth_scale = depth_scale
+        self.backend_args = backend_args
 
-    def transform(self, results):
+    def transform(self, results: dict) -> dict:
         path = results.get('depth_path')
         if path is None:
             raise KeyError(f"no 'depth_path' for image {results.get('img_path')}: the info file has no "
@@ -63,9 +70,11 @@ class LoadDepthFromFile(BaseTransform):
         if 'img_shape' not in results:
             raise KeyError(f"LoadDepthFromFile needs 'img_shape' to check {path} against the image: "
                            'put LoadImageFromFile before it')
-        if not osp.isfile(path):
+        try:
+            data = fileio.get(path, backend_args=self.backend_args)
+        except FileNotFoundError:
             raise FileNotFoundError(f'depth map not found: {path}')
-        raw = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+        raw = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if raw is None:
             raise ValueError(f'depth map is not a readable image: {path}')
         if raw.dtype != np.uint16 or raw.ndim != 2:
@@ -77,4 +86,4 @@ class LoadDepthFromFile(BaseTransform):
         return results
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(depth_scale={self.depth_scale})'
+        return f'{self.__class__.__name__}(depth_scale={self.depth_scale}, backend_args={self.backend_args})'

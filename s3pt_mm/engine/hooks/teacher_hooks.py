@@ -23,18 +23,18 @@ def _unwrap(model):
     return model.module if is_model_wrapper(model) else model
 
 
-def current_epoch(runner):
+def current_epoch(runner) -> int:
     """Epoch index of the running iteration (works for epoch- and iteration-based loops)."""
     return runner.iter // max(len(runner.train_dataloader), 1)
 
 
-def cosine_momentum(iteration, max_iters, base, final):
+def cosine_momentum(iteration: int, max_iters: int, base: float, final: float) -> float:
     """DINO's cosine schedule: ``final - (final - base) * (1 + cos(pi * i / max_iters)) / 2``."""
     progress = min(iteration / max(max_iters, 1), 1.0)
     return final - (final - base) * (1 + math.cos(math.pi * progress)) / 2
 
 
-def linear_warmup(epoch, warmup_epochs, start, end):
+def linear_warmup(epoch: int, warmup_epochs: int, start: float, end: float) -> float:
     """DINO's ``np.linspace(start, end, warmup_epochs)[epoch]`` then ``end``."""
     if epoch >= warmup_epochs or warmup_epochs <= 1:
         return end
@@ -51,7 +51,7 @@ class TeacherEMAHook(Hook):
     """
     priority = 'NORMAL'
 
-    def __init__(self, momentum=0.996, end_momentum=1.0):
+    def __init__(self, momentum: float = 0.996, end_momentum: float = 1.0):
         if not 0.0 <= momentum <= end_momentum <= 1.0:
             raise ValueError(f'need 0 <= momentum <= end_momentum <= 1, got {momentum}, {end_momentum}')
         self.momentum = momentum
@@ -72,7 +72,7 @@ class TeacherTempWarmupHook(Hook):
     """
     priority = 'NORMAL'
 
-    def __init__(self, start=0.04, end=0.07, warmup_epochs=30):
+    def __init__(self, start: float = 0.04, end: float = 0.07, warmup_epochs: int = 30):
         self.start, self.end, self.warmup_epochs = start, end, warmup_epochs
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):
@@ -91,7 +91,7 @@ class FreezePrototypesHook(Hook):
     """
     priority = 'NORMAL'
 
-    def __init__(self, freeze_epochs=1):
+    def __init__(self, freeze_epochs: int = 1):
         self.freeze_epochs = freeze_epochs
 
     def before_train_iter(self, runner, batch_idx, data_batch=None):

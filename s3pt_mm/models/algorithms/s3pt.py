@@ -21,13 +21,16 @@ two (B, 3, H, W) views; each data sample carries ``token_positions`` (2, P, 2) i
 ``token_depths`` (2, P) in metres and ``token_depth_valid`` (2, P).
 """
 import copy
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from torch import Tensor
 
-from ..objects import ObjectQueue, objects_in_both_views
+from ..utils import ObjectQueue, objects_in_both_views
 
 
 @MODELS.register_module()
@@ -48,8 +51,10 @@ class S3PT(BaseSelfSupervisor):
         data_preprocessor (dict): ``SelfSupDataPreprocessor`` settings.
     """
 
-    def __init__(self, backbone, head, global_loss, object_loss=None, clustering=None, queue_size=0,
-                 cross_image_start_epoch=1, loss_weights=None, data_preprocessor=None, init_cfg=None):
+    def __init__(self, backbone: dict, head: dict, global_loss: dict, object_loss: Optional[dict] = None,
+                 clustering: Optional[dict] = None, queue_size: int = 0, cross_image_start_epoch: int = 1,
+                 loss_weights: Optional[Dict[str, float]] = None, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
         super().__init__(backbone=backbone, neck=None, head=head, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         if (clustering is None) != (object_loss is None):
@@ -76,18 +81,18 @@ class S3PT(BaseSelfSupervisor):
         self.teacher.requires_grad_(False)
 
     # ---------------------------------------------------------------- teacher management
-    def init_weights(self):
+    def init_weights(self) -> None:
         super().init_weights()
         self.teacher.backbone.load_state_dict(self.backbone.state_dict())
         self.teacher.head.load_state_dict(self.head.state_dict())
 
-    def train(self, mode=True):
+    def train(self, mode: bool = True) -> 'S3PT':
         super().train(mode)
         self.teacher.eval()
         return self
 
     @torch.no_grad()
-    def update_teacher(self, momentum):
+    def update_teacher(self, momentum: float) -> None:
         """teacher <- momentum * teacher + (1 - momentum) * student (parameters; buffers copied)."""
         for student, teacher in ((self.backbone, self.teacher.backbone), (self.head, self.teacher.head)):
             s_params, t_params = list(student.parameters()), list(teacher.parameters())
@@ -96,13 +101,13 @@ class S3PT(BaseSelfSupervisor):
             for s_buf, t_buf in zip(student.buffers(), teacher.buffers()):
                 t_buf.copy_(s_buf)
 
-    def set_teacher_temperature(self, temperature):
+    def set_teacher_temperature(self, temperature: float) -> None:
         for loss in (self.global_loss, self.object_loss):
             if loss is not None:
                 loss.teacher_temp = temperature
 
     # ---------------------------------------------------------------- forward
-    def extract_feat(self, inputs, data_samples=None):
+    def extract_feat(self, inputs: Tensor, data_samples: Optional[List[DataSample]] = None) -> Tensor:
         """Backbone tokens of the student (B, 1 + P, C)."""
         return self.backbone(inputs)[-1]
 
@@ -113,7 +118,7 @@ class S3PT(BaseSelfSupervisor):
     def _current_epoch(self):
         return MessageHub.get_current_instance().get_info('epoch', 0)
 
-    def loss(self, inputs, data_samples, **kwargs):
+    def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
         """Eq. 1. ``inputs``: [global view 1, global view 2, *local views] (DINO's multi-crop: local
         views, if any, go through the student only and enter the global term)."""
         if not isinstance(inputs, (list, tuple)) or len(inputs) < 2:

@@ -7,11 +7,14 @@ With ``norm_last_layer=True`` the magnitudes g_k are fixed to 1 (DINO's default 
 ``False`` they are learnt, which the vMF-normalised formulation of S3PT (paper Eq. 2) needs: there
 ||W_k|| = |g_k| sets the concentration kappa_k = ||W_k|| / tau of prototype k.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
+from torch import Tensor
 
 
 class PrototypeLayer(nn.Module):
@@ -23,14 +26,14 @@ class PrototypeLayer(nn.Module):
         norm_last_layer (bool): fix g_k = 1 (unit prototypes).
     """
 
-    def __init__(self, in_dim, num_prototypes, norm_last_layer=True):
+    def __init__(self, in_dim: int, num_prototypes: int, norm_last_layer: bool = True):
         super().__init__()
         self.direction = nn.Parameter(torch.empty(num_prototypes, in_dim))
         nn.init.trunc_normal_(self.direction, std=0.02)
         self.magnitude = nn.Parameter(torch.ones(num_prototypes), requires_grad=not norm_last_layer)
         self.frozen = False
 
-    def weight(self):
+    def weight(self) -> Tensor:
         """(K, p) prototype matrix W; detached while :attr:`frozen` (no gradient, so the optimizer
         skips it, as DINO's "freeze last layer" does)."""
         direction, magnitude = self.direction, self.magnitude
@@ -38,12 +41,12 @@ class PrototypeLayer(nn.Module):
             direction, magnitude = direction.detach(), magnitude.detach()
         return magnitude[:, None] * F.normalize(direction, dim=-1)
 
-    def norms(self):
+    def norms(self) -> Tensor:
         """(K,) ||W_k||, detached (used for the vMF normaliser, which is a function of the weights
         but, as in the reference implementation, not differentiated through)."""
         return self.magnitude.detach().abs()
 
-    def forward(self, z):
+    def forward(self, z: Tensor) -> Tensor:
         return z @ self.weight().t()
 
 
@@ -64,9 +67,9 @@ class DINOProjectionHead(BaseModule):
     ``'global'`` or ``'object'``.
     """
 
-    def __init__(self, in_channels, num_prototypes=65536, num_object_prototypes=None,
-                 hidden_channels=2048, bottleneck_channels=256, num_layers=3, norm_last_layer=True,
-                 init_cfg=None):
+    def __init__(self, in_channels: int, num_prototypes: int = 65536, num_object_prototypes: Optional[int] = None,
+                 hidden_channels: int = 2048, bottleneck_channels: int = 256, num_layers: int = 3,
+                 norm_last_layer: bool = True, init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
@@ -90,17 +93,17 @@ class DINOProjectionHead(BaseModule):
             self.prototypes['object'] = PrototypeLayer(bottleneck_channels, num_object_prototypes,
                                                        norm_last_layer)
 
-    def set_prototypes_frozen(self, frozen):
+    def set_prototypes_frozen(self, frozen: bool) -> None:
         """Freeze/unfreeze every prototype layer (paper: "freeze last layer epochs")."""
         for layer in self.prototypes.values():
             layer.frozen = frozen
 
-    def embed(self, x):
+    def embed(self, x: Tensor) -> Tensor:
         """(N, in_channels) -> (N, bottleneck) L2-normalised embeddings z."""
         return F.normalize(self.mlp(x), dim=-1)
 
-    def forward(self, x, kind='global'):
+    def forward(self, x: Tensor, kind: str = 'global') -> Tensor:
         return self.prototypes[kind](self.embed(x))
 
-    def prototype_norms(self, kind='global'):
+    def prototype_norms(self, kind: str = 'global') -> Tensor:
         return self.prototypes[kind].norms()

@@ -5,19 +5,22 @@ distributions over K prototypes. Two formulations:
 
 * DINO softmax (DINO, CrIBo): ``P = softmax(<W_k, z> / tau)`` with unit prototypes, and the teacher
   centred in logit space, ``P_t = softmax((t - c) / tau_t)`` with ``c`` the EMA of the mean teacher
-  logit (:func:`s3pt_mm.models.vmf.center_logits`).
+  logit (:func:`s3pt_mm.models.utils.vmf.center_logits`).
 * vMF-normalised softmax (S3PT, paper Eq. 2): ``log C_p(||W_k|| / tau)`` is added to the logits, with
   unnormalised prototypes, and the teacher is centred in probability space,
   ``P_t = softmax(l_t - log c)`` with ``c`` the EMA of the mean teacher probability
-  (:func:`s3pt_mm.models.vmf.center_probabilities`, Govindarajan et al., ICLR 2023).
+  (:func:`s3pt_mm.models.utils.vmf.center_probabilities`, Govindarajan et al., ICLR 2023).
 
 The centre's batch statistic is all-reduced over DDP ranks.
 """
+from typing import Optional
+
 import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
+from torch import Tensor
 
-from ..vmf import batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
+from ..utils.vmf import batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
 
 
 @MODELS.register_module()
@@ -34,8 +37,9 @@ class DINOLoss(nn.Module):
         bottleneck_channels (int): p, the dimension of the embeddings z (256).
     """
 
-    def __init__(self, out_channels, student_temp=0.1, teacher_temp=0.04, center_momentum=0.9,
-                 vmf=False, centering='logit', bottleneck_channels=256):
+    def __init__(self, out_channels: int, student_temp: float = 0.1, teacher_temp: float = 0.04,
+                 center_momentum: float = 0.9, vmf: bool = False, centering: str = 'logit',
+                 bottleneck_channels: int = 256):
         super().__init__()
         if centering not in ('logit', 'probability'):
             raise ValueError(f"centering must be 'logit' or 'probability', got {centering!r}")
@@ -49,7 +53,7 @@ class DINOLoss(nn.Module):
             (out_channels, ), 1.0 / out_channels)
         self.register_buffer('center', init)
 
-    def scaled_logits(self, logits, prototype_norms, temperature):
+    def scaled_logits(self, logits: Tensor, prototype_norms: Optional[Tensor], temperature: float) -> Tensor:
         """``logits / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)`` (Eq. 2). (N, K) -> (N, K)."""
         scaled = logits / temperature
         if self.vmf:
@@ -58,7 +62,7 @@ class DINOLoss(nn.Module):
         return scaled
 
     @torch.no_grad()
-    def teacher_probs(self, logits, prototype_norms=None):
+    def teacher_probs(self, logits: Tensor, prototype_norms: Optional[Tensor] = None) -> Tensor:
         """Centred and sharpened teacher distribution. logits: (N, K) raw ``<W_k, z>``."""
         scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
         if self.centering == 'logit':
@@ -66,7 +70,7 @@ class DINOLoss(nn.Module):
         return center_probabilities(scaled, self.center)
 
     @torch.no_grad()
-    def update_center(self, logits, prototype_norms=None):
+    def update_center(self, logits: Tensor, prototype_norms: Optional[Tensor] = None) -> None:
         """EMA update of the centre with this step's teacher outputs (all ranks)."""
         if self.centering == 'logit':
             stat = batch_mean(logits, all_reduce=True)
@@ -75,7 +79,8 @@ class DINOLoss(nn.Module):
             stat = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
         self.center.copy_(update_center(self.center, stat, self.center_momentum))
 
-    def forward(self, student_logits, teacher_probs, prototype_norms=None):
+    def forward(self, student_logits: Tensor, teacher_probs: Tensor,
+                prototype_norms: Optional[Tensor] = None) -> Tensor:
         """Mean over rows of ``-sum_k P_t,k log P_s,k``. student_logits: (N, K) raw; teacher_probs: (N, K)."""
         log_ps = torch.log_softmax(
             self.scaled_logits(student_logits, prototype_norms, self.student_temp), dim=-1)

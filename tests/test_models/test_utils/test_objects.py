@@ -1,5 +1,6 @@
 """Object features of CrIBo / S3PT (s3pt_mm.models.utils.object_pooling, .object_queue): pooling per
-spatial cluster, objects present in both views, and the cross-image queue (FIFO, cycle-consistent neighbours, gathered over DDP ranks)."""
+spatial cluster, objects present in both views, and the cross-image queue (FIFO, cycle-consistent
+neighbours, gathered over DDP ranks)."""
 import torch
 from tests.helpers import run_distributed
 

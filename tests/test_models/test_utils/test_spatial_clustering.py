@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch.profiler import ProfilerActivity, profile
 
 from s3pt_mm.models.utils.spatial_clustering import (_fill_undefined, _min_distance_to_members, sinkhorn,
-                                       spatial_clustering)
+                                                     spatial_clustering)
 
 
 def grid(height, width, stride=16.0):

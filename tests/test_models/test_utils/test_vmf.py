@@ -7,7 +7,7 @@ import torch
 from tests.helpers import run_distributed
 
 from s3pt_mm.models.utils.vmf import (batch_mean, center_logits, center_probabilities, update_center,
-                                vmf_log_normalizer, vmf_logits)
+                                      vmf_log_normalizer, vmf_logits)
 
 special = pytest.importorskip('scipy.special')
 

@@ -1,0 +1,3 @@
+from .sinkhorn_spatial_clustering import SinkhornSpatialClustering
+
+__all__ = ['SinkhornSpatialClustering']

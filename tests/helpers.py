@@ -1,0 +1,102 @@
+"""Helpers shared by the tests (imported as ``tests.helpers``; the fixtures are in ``conftest.py``)."""
+from pathlib import Path
+
+#: The repository root.
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The small synthetic dataset shared by the test session (2 scenes x 3 samples x 6 cameras, 160x90).
+SYNTHETIC_TEST_CONFIG = dict(seed=0, num_scenes=2, samples_per_scene=3, image_size=(90, 160),
+                             lidar_azimuth_step=0.5)
+
+
+def run_tool(*args, check=True):
+    """Run ``python tools/<args>`` from the repository root, as a user would; returns the result."""
+    import os
+    import subprocess
+    import sys
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    if check and result.returncode != 0:
+        raise AssertionError(f'{args} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}')
+    return result
+
+
+def _distributed_worker(fn, rank, world_size, port, results):
+    import os
+
+    import torch.distributed as dist
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        results[rank] = fn(rank)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_distributed(fn, world_size=2, timeout=300):
+    """Run ``fn(rank)`` in ``world_size`` CPU processes joined by a gloo process group, as DDP would;
+    returns ``[fn(0), fn(1), ...]``. The processes are spawned, not forked (a fork of a process whose
+    OpenMP threads ran can hang), so ``fn`` and its results must be picklable (a module-level function,
+    or a functools.partial of one)."""
+    import socket
+
+    import torch.multiprocessing as mp
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = sock.getsockname()[1]
+    ctx = mp.get_context('spawn')
+    with ctx.Manager() as manager:
+        results = manager.dict()
+        procs = [ctx.Process(target=_distributed_worker, args=(fn, rank, world_size, port, results))
+                 for rank in range(world_size)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(timeout=timeout)
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        assert all(proc.exitcode == 0 for proc in procs), f'exit codes {[proc.exitcode for proc in procs]}'
+        return [results[rank] for rank in range(world_size)]
+
+
+def demo_train_options(data_root, epochs):
+    return [f'train_dataloader.dataset.data_root={data_root}/', 'train_dataloader.num_workers=0',
+            'train_dataloader.persistent_workers=False', 'train_dataloader.batch_size=6',
+            f'train_cfg.max_epochs={epochs}', 'default_hooks.checkpoint.interval=1',
+            'default_hooks.logger.interval=1']
+
+
+#: A tiny pre-training setup: images of IMG pixels, patches of PATCH, K prototypes.
+IMG, PATCH, K = 32, 8, 64
+TINY_VIT = dict(type='VisionTransformer', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                                                    feedforward_channels=64),
+                img_size=IMG, patch_size=PATCH, drop_path_rate=0.1, out_type='raw')
+
+
+def tiny_model(method):
+    """The tiny ViT pre-trained with ``method`` (``'dino'``, ``'cribo'`` or ``'s3pt'``), built from mmpretrain's
+    registry (the caller sets its default scope)."""
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.models  # noqa: F401  (registers S3PT and its parts)
+    head = dict(type='DINOProjectionHead', in_channels=32, num_prototypes=K, hidden_channels=64,
+                bottleneck_channels=16, num_layers=3, norm_last_layer=False)
+    dino_loss = dict(type='DINOLoss', out_channels=K, centering='logit', vmf=False)
+    vmf_loss = dict(type='DINOLoss', out_channels=K, centering='probability', vmf=True,
+                    bottleneck_channels=16)
+    cfg = dict(type='S3PT', backbone=TINY_VIT, head=head, global_loss=dino_loss,
+               data_preprocessor=dict(type='SelfSupDataPreprocessor', mean=[0.0] * 3,
+                                      std=[1.0] * 3))
+    if method == 'dino':
+        head['num_object_prototypes'] = 0
+    elif method == 'cribo':
+        cfg.update(object_loss=dino_loss, queue_size=4, cross_image_start_epoch=0,
+                   clustering=dict(type='SinkhornSpatialClustering', num_clusters=4, num_iters=5))
+    elif method == 's3pt':
+        cfg.update(global_loss=vmf_loss, object_loss=vmf_loss, queue_size=4, cross_image_start_epoch=0,
+                   clustering=dict(type='SinkhornSpatialClustering', num_clusters=8, num_iters=1,
+                                   depth_alpha=4.0))
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
