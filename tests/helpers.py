@@ -99,4 +99,27 @@ def tiny_model(method):
                                    depth_alpha=4.0))
     model = MODELS.build(cfg)
     model.init_weights()
+    model.set_epoch(0)  # what ModelEpochHook does in a Runner
     return model
+
+
+def fake_pretrain_batch(batch=2, seed=0):
+    """A batch for :func:`tiny_model`: two random views per image, with the token geometry that
+    PackMultiViewInputs provides (positions, depths, validity)."""
+    import torch
+    from mmpretrain.structures import DataSample
+    g = torch.Generator().manual_seed(seed)
+    n = (IMG // PATCH) ** 2
+    views = [torch.rand(batch, 3, IMG, IMG, generator=g) * 255 for _ in range(2)]
+    samples = []
+    for _ in range(batch):
+        s = DataSample()
+        grid = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing='xy'), -1)
+        pos = (grid.reshape(n, 2) * PATCH + PATCH / 2)
+        s.set_field(torch.stack([pos, pos * 0.8 + 3]), 'token_positions')
+        s.set_field(torch.rand(2, n, generator=g) * 40 + 2, 'token_depths')
+        valid = torch.ones(2, n, dtype=torch.bool)
+        valid[:, :3] = False
+        s.set_field(valid, 'token_depth_valid')
+        samples.append(s)
+    return dict(inputs=views, data_samples=samples)

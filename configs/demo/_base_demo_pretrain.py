@@ -10,8 +10,8 @@ data_root = 'data/demo/nuscenes/'
 crop_size = 96
 num_prototypes = 2048
 max_epochs = 40
-vit_demo = dict(type='VisionTransformer', arch=dict(embed_dims=192, num_layers=4, num_heads=3,
-                                                    feedforward_channels=768),
+vit_demo = dict(type='DINOVisionTransformer', arch=dict(embed_dims=192, num_layers=4, num_heads=3,
+                                                        feedforward_channels=768),
                 img_size=crop_size, patch_size=16, drop_path_rate=0.1, out_type='raw')
 demo_head = dict(type='DINOProjectionHead', in_channels=192, num_prototypes=num_prototypes,
                  hidden_channels=512, bottleneck_channels=128, num_layers=3, norm_last_layer=False)
@@ -40,10 +40,9 @@ train_pipeline = [
 train_dataloader = dict(batch_size=16, num_workers=2, persistent_workers=True, pin_memory=False,
                         dataset=dict(data_root=data_root, pipeline=train_pipeline))
 optim_wrapper = dict(
-    type='OptimWrapper',
+    type='DINOOptimWrapper',  # DINO's gradient rules (frozen last layer) on a CPU
     optimizer=dict(type='AdamW', lr=5e-4 * 16 / 256 * 4, betas=(0.9, 0.999), weight_decay=0.04),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={'.magnitude': dict(decay_mult=0.0)}),
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),  # DINO's rule (see the paper configs)
     clip_grad=dict(max_norm=3.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-2, by_epoch=True, begin=0, end=2, convert_to_iter_based=True),
@@ -57,6 +56,8 @@ custom_hooks = [
     dict(type='TeacherEMAHook', momentum=0.99, end_momentum=1.0),
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=5),
     dict(type='FreezePrototypesHook', freeze_epochs=1),
+    dict(type='ModelEpochHook'),
+    dict(type='CollapseMonitorHook', interval=5, min_kl=0.01, patience=0),  # logs only
 ]
 default_hooks = dict(logger=dict(interval=10),
                      checkpoint=dict(type='CheckpointHook', interval=5, max_keep_ckpts=1))

@@ -1,7 +1,10 @@
-"""mmengine components of pre-training (registered in mmpretrain's registries): the teacher hooks."""
+"""mmengine components of pre-training (registered in mmpretrain's registries): the teacher hooks, the
+collapse monitor and the optimizer wrappers with DINO's gradient rules."""
 from ..utils.compat import apply_compat_patches
-from .hooks import FreezePrototypesHook, TeacherEMAHook, TeacherTempWarmupHook
+from .hooks import CollapseMonitorHook, FreezePrototypesHook, ModelEpochHook, TeacherEMAHook, TeacherTempWarmupHook
+from .optim_wrappers import DINOAmpOptimWrapper, DINOOptimWrapper, clip_grad_per_tensor_
 
 apply_compat_patches()
 
-__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook']
+__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook', 'ModelEpochHook',
+           'CollapseMonitorHook', 'DINOOptimWrapper', 'DINOAmpOptimWrapper', 'clip_grad_per_tensor_']

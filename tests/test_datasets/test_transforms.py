@@ -1,4 +1,5 @@
-"""Depth-aware multi-view transforms: image, depth map and token geometry stay aligned."""
+"""Depth-aware multi-view transforms: image, depth map and token geometry stay aligned; the view resize
+equals torchvision's on PIL images (DINO's and CrIBo's loaders)."""
 import cv2
 import numpy as np
 import pytest
@@ -6,8 +7,12 @@ import torch
 from mmcv.transforms import Compose
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import TRANSFORMS
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 import s3pt_mm.datasets  # noqa: F401  (registers the transforms)
+from s3pt_mm.datasets.transforms.depth_crops import RandomResizedCropWithDepth
 
 H, W, PATCH, SIZE = 450, 800, 16, 224  # half a nuScenes image, the global crops of Tables 5-7
 N_SIDE = SIZE // PATCH
@@ -259,3 +264,29 @@ def test_multi_view_rejects_geometry_after_views_without_and_bad_groups():
         TRANSFORMS.build(dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[global_view]))
     with pytest.raises(TypeError, match='MultiViewWithDepth before it'):
         TRANSFORMS.build(dict(type='PackMultiViewInputs'))(marked_sample())
+
+
+def _textured_image(height=450, width=800, seed=0):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[:height, :width]
+    stripes = (127 + 120 * np.sin(x / 1.3) * np.cos(y / 2.1)).astype(np.uint8)  # fine detail that aliases
+    noise = rng.integers(0, 256, (height, width), dtype=np.uint8)
+    return np.stack([stripes, noise, stripes[::-1]], axis=-1)
+
+
+@pytest.mark.parametrize('interpolation, mode', [('bicubic', InterpolationMode.BICUBIC),
+                                                 ('bilinear', InterpolationMode.BILINEAR)])
+def test_view_resize_equals_torchvision_resized_crop_on_a_pil_image(interpolation, mode):
+    """DINO's and CrIBo's RandomResizedCrop(224, interpolation=BICUBIC) runs on PIL images: PIL
+    anti-aliases when shrinking. The crop box is the transform's own (seeded); the pixels must equal
+    torchvision's for that box."""
+    img = _textured_image()
+    transform = RandomResizedCropWithDepth(size=96, scale=(0.25, 1.0), interpolation=interpolation)
+    np.random.seed(3)
+    out = transform(dict(img=img.copy(), depth=np.ones(img.shape[:2], np.float32)))
+    (sx, _, left), (_, sy, top) = out['view_to_orig']
+    width, height = round(sx * 96), round(sy * 96)
+    expected = TF.resized_crop(Image.fromarray(img), int(round(top)), int(round(left)), height, width, [96, 96],
+                               interpolation=mode)
+    np.testing.assert_array_equal(out['img'], np.asarray(expected))
+    assert width / 96 > 2  # a real shrink, where OpenCV's INTER_CUBIC would alias

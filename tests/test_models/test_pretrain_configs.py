@@ -35,8 +35,9 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     assert cfg.optim_wrapper.optimizer.lr == lr and cfg.auto_scale_lr.base_batch_size == 256
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert (cfg.optim_wrapper.clip_grad or {}).get('max_norm') == clip
+    assert cfg.optim_wrapper.type == 'DINOAmpOptimWrapper'  # fp16 with DINO's gradient rules
+    # gradient clip: per tensor, as DINO's clip_gradients (tests/test_optim_wrappers.py)
+    assert cfg.optim_wrapper.clip_grad == (dict(type='per_tensor', max_norm=clip) if clip else None)
     warmup, cosine, wd = cfg.param_scheduler
     assert warmup.type == 'LinearLR' and warmup.end == 10
     assert cosine.eta_min == min_lr and cosine.end == epochs
@@ -47,6 +48,8 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
     temp = hook(cfg, 'TeacherTempWarmupHook')
     assert (temp.start, temp.end, temp.warmup_epochs) == (0.04, 0.07, temp_epochs)
     assert hook(cfg, 'FreezePrototypesHook').freeze_epochs == freeze
+    assert hook(cfg, 'ModelEpochHook') and hook(cfg, 'CollapseMonitorHook').patience > 0
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False and cfg.model_wrapper_cfg.broadcast_buffers is False
     assert model.global_loss.student_temp == 0.1
     crop = cfg.train_dataloader.dataset.pipeline[2].transforms[0][0]
     expected_scale = (0.32, 1.0) if method != 'dino' and 'vit-b16' in arch else (0.25, 1.0)
@@ -93,3 +96,50 @@ def test_table_1_ladder(row):
         assert loss.centering == ('probability' if vmf else 'logit')
     assert cfg.train_cfg.max_epochs == 100 and cfg.param_scheduler[1].end == 100
     assert cfg.model.backbone.arch == 'deit-small'
+    # queue: CrIBo's 25000 images, S3PT's 2500 in the rows with 128 clusters (docs/pretraining.md)
+    assert cfg.model.queue_size == (2500 if clusters == 128 else 25000)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('arch', ['vit-s16_8xb32-500e', 'vit-b16_8xb32-100e'])
+@pytest.mark.parametrize('method', ['dino', 'cribo', 's3pt'])
+def test_paper_configs_build_and_train_a_step_on_cpu(method, arch):
+    """The paper's models as configured (65536 prototypes, ViT-S/B at 224x224), a queue shrunk to 4 images
+    to spare memory, one optimisation step with DINOOptimWrapper (the fp16 wrapper needs a GPU)."""
+    import torch
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+
+    import s3pt_mm.engine  # noqa: F401
+    import s3pt_mm.models  # noqa: F401
+    init_default_scope('mmpretrain')
+    cfg = load(f'{method}_{arch}_nuscenes.py')
+    if 'queue_size' in cfg.model:
+        cfg.model.queue_size = 4
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    model.set_epoch(1)
+    model.train()
+    optim_cfg = dict(cfg.optim_wrapper, type='DINOOptimWrapper')
+    optim_cfg.pop('loss_scale')
+    optim = build_optim_wrapper(model, optim_cfg)
+    batch, n = 2, 14 * 14
+    gen = torch.Generator().manual_seed(0)
+    views = [torch.randint(0, 256, (batch, 3, 224, 224), generator=gen).float() for _ in range(2)]
+    if method == 'dino':
+        views += [torch.randint(0, 256, (batch, 3, 96, 96), generator=gen).float() for _ in range(2)]
+    grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1).reshape(n, 2)
+    samples = []
+    for _ in range(batch):
+        sample = DataSample()
+        sample.set_field(torch.stack([grid * 16 + 8, grid * 12 + 40]), 'token_positions')
+        sample.set_field(torch.rand(2, n, generator=gen) * 50 + 1, 'token_depths')
+        sample.set_field(torch.ones(2, n, dtype=torch.bool), 'token_depth_valid')
+        samples.append(sample)
+    before = model.backbone.cls_token.detach().clone()
+    log_vars = model.train_step(dict(inputs=views, data_samples=samples), optim)
+    assert torch.isfinite(log_vars['loss'])
+    assert not torch.equal(model.backbone.cls_token, before)

@@ -36,8 +36,9 @@ def test_train_then_resume(method, losses, pretrain_data_root, tmp_path):
     assert 'Epoch(train) [3][3/3]' in log and 'Epoch(train) [1]' not in log
     resumed = load_trusted_checkpoint(tmp_path / 'epoch_3.pth', map_location='cpu')
     assert resumed['meta']['iter'] == 9
-    if method != 'dino':  # the cross-image queue is part of the state and survives the resume
-        assert int(resumed['state_dict']['queue.filled']) > int(state['queue.filled'])
+    if method != 'dino':  # the cross-image queue is part of the state and survives the resume:
+        # 6 images per iteration enter it, 36 after 6 iterations and 54 after 9 (18 if it restarted)
+        assert int(state['queue.image_ptr']) == 36 and int(resumed['state_dict']['queue.image_ptr']) == 54
 
 
 def _ddp_pretrain(rank, data_root, work_dir):
@@ -53,20 +54,25 @@ def _ddp_pretrain(rank, data_root, work_dir):
         work_dir=str(work_dir), launcher='pytorch', train_dataloader=dict(
             dataset=dict(data_root=f'{data_root}/'), num_workers=0, persistent_workers=False, batch_size=3),
         train_cfg=dict(max_epochs=2), default_hooks=dict(logger=dict(interval=1)),
-        # CPU modules take no device_ids; the rest as in configs/pretrain/_base_/default_runtime.py
-        model_wrapper_cfg=dict(type='MMDistributedDataParallel', find_unused_parameters=True, device_ids=None)))
+        # CPU modules take no device_ids; the rest as in configs/pretrain/_base_/default_runtime.py:
+        # no unused-parameter search, no re-broadcast of the buffers (queue, centres) from rank 0.
+        model_wrapper_cfg=dict(device_ids=None)))
+    assert cfg.model_wrapper_cfg.find_unused_parameters is False
+    assert cfg.model_wrapper_cfg.broadcast_buffers is False
     runner = Runner.from_cfg(cfg)
     runner.train()
     model = runner.model.module
     return dict(iters=runner.iter, student=model.backbone.state_dict(), teacher=model.teacher.state_dict(),
-                queue=model.queue.features.clone(), filled=len(model.queue))
+                queue=model.queue.features.clone(), filled=len(model.queue),
+                centres=[model.global_loss.center.clone(), model.object_loss.center.clone()])
 
 
 @pytest.mark.slow
 def test_ddp_keeps_ranks_in_sync(pretrain_data_root, tmp_path):
-    """Two DDP processes: each sees half of the images (18 images / (2 x 3) = 3 steps per epoch), the
-    students stay identical (gradients all-reduced; the prototypes, frozen in epoch 1, are unused
-    parameters), so do the EMA teachers, and every rank's queue holds the objects of both ranks."""
+    """Two DDP processes without unused-parameter search or buffer broadcast: each sees half of the
+    images (18 images / (2 x 3) = 3 steps per epoch), the students stay identical (gradients all-reduced;
+    the prototypes, frozen in epoch 1, get their gradients dropped on both ranks), so do the EMA teachers
+    and the centres, and every rank's queue holds the objects of both ranks."""
     from functools import partial
 
     from tests.helpers import run_distributed
@@ -77,3 +83,48 @@ def test_ddp_keeps_ranks_in_sync(pretrain_data_root, tmp_path):
             torch.testing.assert_close(value, rank_1[part][name], msg=f'{part} {name} differs across ranks')
     assert rank_0['filled'] == rank_1['filled'] > 0
     torch.testing.assert_close(rank_0['queue'], rank_1['queue'])
+    for centre_0, centre_1 in zip(rank_0['centres'], rank_1['centres']):
+        torch.testing.assert_close(centre_0, centre_1)
+
+
+def _ddp_steps_with_an_empty_rank(rank):
+    """Three S3PT steps of the tiny test model under DDP (no unused-parameter search); rank 1's images
+    share no cluster between their views (disjoint labels), so it has no object at all."""
+    import torch.nn as nn
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import init_default_scope
+
+    from tests.helpers import fake_pretrain_batch, tiny_model
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = tiny_model('s3pt')
+    model.set_epoch(1)
+    if rank == 1:
+        def disjoint(tokens, *args):
+            half = tokens.shape[1] // 2
+            return torch.cat([torch.zeros(half), torch.ones(half)]).long().expand(tokens.shape[0], -1)
+        model.clustering.forward = disjoint
+    ddp = nn.parallel.DistributedDataParallel(model, find_unused_parameters=False, broadcast_buffers=False)
+    optim = build_optim_wrapper(model, dict(type='DINOOptimWrapper', optimizer=dict(type='AdamW', lr=1e-3)))
+    objects = []
+    for step in range(3):
+        data = model.data_preprocessor(fake_pretrain_batch(seed=10 * rank + step), training=True)
+        losses = ddp(**data, mode='loss')
+        optim.update_params(sum(v for k, v in losses.items() if k.startswith('loss')))
+        model.update_teacher(0.9)
+        objects.append(losses['num_objects'].item())
+    return dict(objects=objects, student=model.backbone.state_dict(), queue=model.queue.features.clone(),
+                counts=model.queue.image_counts.clone(), centre=model.object_loss.center.clone())
+
+
+@pytest.mark.slow
+def test_ddp_step_completes_when_one_rank_has_no_objects():
+    from tests.helpers import run_distributed
+    rank_0, rank_1 = run_distributed(_ddp_steps_with_an_empty_rank, timeout=120)
+    assert min(rank_0['objects']) > 0 and rank_1['objects'] == [0, 0, 0]
+    for name, value in rank_0['student'].items():
+        torch.testing.assert_close(value, rank_1['student'][name], msg=name)
+    torch.testing.assert_close(rank_0['queue'], rank_1['queue'])
+    torch.testing.assert_close(rank_0['centre'], rank_1['centre'])
+    # both ranks' images are in the queue: rank 1's with 0 objects
+    assert rank_0['counts'].tolist() == rank_1['counts'].tolist()

@@ -16,9 +16,13 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
-# The prototype layers receive no gradient while frozen (FreezePrototypesHook), and DINO has no
-# object prototypes in use: DDP must tolerate parameters without gradient.
-model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=True)
+# Every trainable parameter is used in every step (frozen prototypes still run forward; their gradients
+# are dropped by the DINO optimizer wrapper, as in DINO), so DDP needs no unused-parameter search. The
+# buffers (cross-image queue, centres) are kept identical on all ranks by the algorithm's own
+# all_gather / all_reduce, so DDP must not re-broadcast them from rank 0 on every forward (as CrIBo's DDP:
+# broadcast_buffers=False).
+model_wrapper_cfg = dict(type='MMDistributedDataParallel', find_unused_parameters=False,
+                         broadcast_buffers=False)
 log_processor = dict(window_size=10)
 log_level = 'INFO'
 load_from = None

@@ -7,12 +7,14 @@ weight_decay = 0.04  # cosine 0.04 -> 0.4
 weight_decay_end = 0.4
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',  # fp16: 1
+    type='DINOAmpOptimWrapper',  # fp16: 1, with DINO's gradient rules
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=weight_decay),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={'.magnitude': dict(decay_mult=0.0)}),
-    clip_grad=dict(max_norm=0.3),  # gradient clip: 0.3
+    # DINO / CrIBo rule: no decay for biases and 1-D tensors; prototype magnitudes (K, 1) decay.
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+    # gradient clip: 0.3, as DINO's / CrIBo's clip_gradients: EACH parameter tensor's gradient to norm
+    # 0.3 (mmengine's default clip_grad=dict(max_norm=0.3) would clip the global norm of all of them).
+    clip_grad=dict(type='per_tensor', max_norm=0.3),
 )
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-4, by_epoch=True, begin=0, end=warmup_epochs,
@@ -29,4 +31,6 @@ custom_hooks = [
     dict(type='TeacherEMAHook', momentum=0.996, end_momentum=1.0),
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=50),
     dict(type='FreezePrototypesHook', freeze_epochs=3),
+    dict(type='ModelEpochHook'),  # the epoch for the start of L^o_ci
+    dict(type='CollapseMonitorHook', interval=100, min_kl=0.01, patience=5, start_iter=2000),
 ]

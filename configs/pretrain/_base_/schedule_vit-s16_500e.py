@@ -7,12 +7,15 @@ weight_decay = 0.04  # cosine 0.04 -> 0.4
 weight_decay_end = 0.4
 
 optim_wrapper = dict(
-    type='AmpOptimWrapper',  # fp16: 1 (use OptimWrapper on a machine without GPU)
+    # fp16: 1. DINO's gradient rules (frozen last layer; per-tensor clipping where used); on a machine
+    # without GPU use type='DINOOptimWrapper'.
+    type='DINOAmpOptimWrapper',
     loss_scale='dynamic',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=weight_decay),
-    # DINO regularises neither biases nor 1-D parameters (norms, prototype magnitudes).
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-                       custom_keys={'.magnitude': dict(decay_mult=0.0)}),
+    # DINO / CrIBo (get_params_groups): no decay for biases and 1-D tensors (norm layers). Everything
+    # else decays, the [CLS] token, position embedding and prototype magnitudes (weight_g, shape (K, 1))
+    # included; under vMF ||W_k|| / tau is the concentration, and this decay bounds it.
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
     clip_grad=None,  # gradient clip: -
 )
 param_scheduler = [
@@ -30,4 +33,8 @@ custom_hooks = [
     dict(type='TeacherEMAHook', momentum=0.996, end_momentum=1.0),  # momentum 0.996 -> 1.0
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=30),  # teacher temp.
     dict(type='FreezePrototypesHook', freeze_epochs=1),  # freeze last layer epochs
+    dict(type='ModelEpochHook'),  # the epoch for the start of L^o_ci
+    # Teacher entropy / KL to the batch mean / prototypes in use; stops after 5 collapsed checks in a row
+    # past the first 2 epochs' worth of iterations (~1000 at batch 256 on nuScenes' 168k camera images).
+    dict(type='CollapseMonitorHook', interval=100, min_kl=0.01, patience=5, start_iter=2000),
 ]

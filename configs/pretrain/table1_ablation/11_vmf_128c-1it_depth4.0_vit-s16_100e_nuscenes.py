@@ -4,4 +4,5 @@ model = dict(
     global_loss={{_base_.vmf_softmax_loss}},
     object_loss={{_base_.vmf_softmax_loss}},
     clustering=dict(num_clusters=128, num_iters=1, depth_alpha=4.0),
+    queue_size=2500,  # 128 clusters: S3PT's queue (see _base_cribo_vit-s16_100e.py)
 )

@@ -51,11 +51,16 @@ from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
+from PIL import Image
 from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.registry import TRANSFORMS
 
-_INTERPOLATIONS = dict(nearest=cv2.INTER_NEAREST_EXACT, bilinear=cv2.INTER_LINEAR,
-                       bicubic=cv2.INTER_CUBIC, area=cv2.INTER_AREA)
+# The image is resized with PIL, as torchvision's RandomResizedCrop does on the PIL images of DINO's and
+# CrIBo's loaders: PIL widens its filter support by the shrink factor, i.e. it low-pass filters (anti-
+# aliases) when a 1600x900 crop shrinks 3-6x to 224x224; OpenCV's INTER_CUBIC samples 4x4 pixels and
+# aliases. PIL filters each channel alike, so the BGR channel order of mmcv does not matter.
+_INTERPOLATIONS = dict(nearest=Image.Resampling.NEAREST, bilinear=Image.Resampling.BILINEAR,
+                       bicubic=Image.Resampling.BICUBIC, lanczos=Image.Resampling.LANCZOS)
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 TOKEN_GEOMETRY_KEYS = ('token_positions', 'token_depths', 'token_depth_valid')
 
@@ -108,6 +113,14 @@ def random_resized_crop_box(height: int, width: int, scale: Tuple[float, float],
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def resize_like_pil(img: np.ndarray, size: Tuple[int, int], resample: int) -> np.ndarray:
+    """Resize an (H, W, C) or (H, W) uint8 array to ``size`` = (width, height) with PIL's ``resample``
+    filter (torchvision's resize of a PIL image)."""
+    if img.dtype != np.uint8:
+        raise TypeError(f'resize_like_pil expects a uint8 image, got {img.dtype}')
+    return np.asarray(Image.fromarray(np.ascontiguousarray(img)).resize(size, resample))
+
+
 @TRANSFORMS.register_module()
 class RandomResizedCropWithDepth(BaseTransform):
     """Random resized crop of the image (``interpolation``) and of its depth map (nearest neighbour).
@@ -119,7 +132,9 @@ class RandomResizedCropWithDepth(BaseTransform):
         size (int): side of the square output view in pixels (224 for global, 96 for local crops).
         scale (tuple[float, float]): range of the crop's area as a fraction of the image's.
         ratio (tuple[float, float]): range of the crop's aspect ratio (w / h).
-        interpolation (str): image interpolation: 'bicubic' (DINO), 'bilinear', 'area' or 'nearest'.
+        interpolation (str): image interpolation, done by PIL as torchvision does on PIL images
+            (anti-aliased when shrinking): 'bicubic' (DINO, CrIBo), 'bilinear', 'lanczos' or 'nearest'.
+            The depth map is always resized by nearest neighbour.
     """
 
     def __init__(self, size: int = 224, scale: Tuple[float, float] = (0.25, 1.0),
@@ -138,8 +153,8 @@ class RandomResizedCropWithDepth(BaseTransform):
         img = results['img']
         top, left, h, w = random_resized_crop_box(img.shape[0], img.shape[1], self.scale, self.ratio)
         out = (self.size, self.size)
-        results['img'] = cv2.resize(img[top:top + h, left:left + w], out,
-                                    interpolation=_INTERPOLATIONS[self.interpolation])
+        results['img'] = resize_like_pil(img[top:top + h, left:left + w], out,
+                                         _INTERPOLATIONS[self.interpolation])
         if results.get('depth') is not None:
             results['depth'] = cv2.resize(results['depth'][top:top + h, left:left + w], out,
                                           interpolation=cv2.INTER_NEAREST_EXACT)

@@ -1,3 +1,5 @@
-from .teacher_hooks import FreezePrototypesHook, TeacherEMAHook, TeacherTempWarmupHook
+from .collapse_monitor_hook import CollapseMonitorHook
+from .teacher_hooks import FreezePrototypesHook, ModelEpochHook, TeacherEMAHook, TeacherTempWarmupHook
 
-__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook']
+__all__ = ['TeacherEMAHook', 'TeacherTempWarmupHook', 'FreezePrototypesHook', 'ModelEpochHook',
+           'CollapseMonitorHook']

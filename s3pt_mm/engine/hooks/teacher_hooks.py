@@ -3,9 +3,11 @@
 * :class:`TeacherEMAHook` - teacher = EMA of the student, momentum cosine 0.996 -> 1.0.
 * :class:`TeacherTempWarmupHook` - teacher temperature warm-up 0.04 -> 0.07 (linear, per epoch).
 * :class:`FreezePrototypesHook` - no update of the prototype ("last") layers for the first epoch(s).
+* :class:`ModelEpochHook` - tells the model the current epoch (start of the cross-image term L^o_ci).
 
-Epochs are counted as ``runner.iter // len(train_dataloader)``, so the hooks behave the same under
-epoch- and iteration-based training loops. The model must provide the methods used below
+Every epoch-dependent schedule uses one notion of the current epoch, :func:`current_epoch`
+(``runner.iter // len(train_dataloader)``), so the hooks behave the same under epoch- and
+iteration-based training loops, and after a resume (it is a function of the iteration only). The model must provide the methods used below
 (:class:`s3pt_mm.models.S3PT` does); a DDP wrapper is looked through.
 
 Unlike mmpretrain's ``CosineEMA`` (whose ``momentum`` is DINO's ``1 - m`` and which reads max_iters
@@ -84,15 +86,34 @@ class TeacherTempWarmupHook(Hook):
 @HOOKS.register_module()
 class FreezePrototypesHook(Hook):
     """Keep the prototype layers fixed during the first ``freeze_epochs`` epochs (DINO's
-    ``freeze_last_layer``: the prototypes get no gradient, so the optimizer leaves them untouched).
+    ``cancel_gradients_last_layer``: their gradients are dropped after the backward pass, so AdamW neither
+    moves, decays nor updates the moments of them).
 
-    Under DDP, set ``model_wrapper_cfg=dict(type='MMDistributedDataParallel',
-    find_unused_parameters=True)`` (the configs of this project do).
+    The prototypes still take part in the forward pass (DDP runs with ``find_unused_parameters=False``);
+    the gradients are dropped by the optimizer wrapper, which must be a
+    :class:`~s3pt_mm.engine.optim_wrappers.DINOOptimWrapper` or ``DINOAmpOptimWrapper``.
     """
     priority = 'NORMAL'
 
     def __init__(self, freeze_epochs: int = 1):
         self.freeze_epochs = freeze_epochs
 
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        _unwrap(runner.model).head.set_prototypes_frozen(current_epoch(runner) < self.freeze_epochs)
+    def before_train(self, runner) -> None:
+        if not hasattr(runner.optim_wrapper, 'set_frozen_parameters'):
+            raise TypeError(f'FreezePrototypesHook needs optim_wrapper type DINOOptimWrapper or '
+                            f'DINOAmpOptimWrapper, got {type(runner.optim_wrapper).__name__}')
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        frozen = current_epoch(runner) < self.freeze_epochs
+        params = _unwrap(runner.model).head.prototype_parameters() if frozen else []
+        runner.optim_wrapper.set_frozen_parameters(params)
+
+
+@HOOKS.register_module()
+class ModelEpochHook(Hook):
+    """Call ``model.set_epoch(current_epoch(runner))`` before every training iteration (the S3PT
+    algorithm starts its cross-image term L^o_ci at ``cross_image_start_epoch``)."""
+    priority = 'NORMAL'
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        _unwrap(runner.model).set_epoch(current_epoch(runner))

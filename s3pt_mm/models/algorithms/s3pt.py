@@ -24,13 +24,12 @@ import copy
 from typing import Dict, List, Optional
 
 import torch
-from mmengine.logging import MessageHub
 from mmpretrain.models.selfsup.base import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from torch import Tensor
 
-from ..utils import ObjectQueue, objects_in_both_views
+from ..utils import ObjectQueue, collapse_statistics, objects_in_both_views
 
 
 @MODELS.register_module()
@@ -45,8 +44,11 @@ class S3PT(BaseSelfSupervisor):
         object_loss (dict | None): :class:`DINOLoss` for object tokens (None for DINO).
         clustering (dict | None): :class:`SinkhornSpatialClustering` (None for DINO).
         queue_size (int): images whose objects the cross-image queue keeps (CrIBo 25000, S3PT 2500);
-            0 disables L^o_ci. Its capacity in objects is ``queue_size * num_clusters``.
-        cross_image_start_epoch (int): first epoch of L^o_ci (CrIBo waits one epoch for the queue).
+            0 disables L^o_ci. Its buffer holds ``queue_size * num_clusters`` objects (CrIBo's
+            allocation): at float32, ``2 * queue_size * num_clusters * C * 4`` bytes.
+        cross_image_start_epoch (int): first epoch of L^o_ci (CrIBo: ``epoch >= 1``). The epoch is
+            given by :meth:`set_epoch` (``ModelEpochHook``, computed from the iteration, so it also
+            counts under iteration-based loops); training with a queue and no epoch set is an error.
         loss_weights (dict): weights of ``global``, ``object_cv`` and ``object_ci`` (all 1 in Eq. 1).
         data_preprocessor (dict): ``SelfSupDataPreprocessor`` settings.
     """
@@ -70,10 +72,13 @@ class S3PT(BaseSelfSupervisor):
                 raise KeyError(f'unknown loss weight {key!r}; expected global, object_cv, object_ci')
             self.loss_weights[key] = value
         self.cross_image_start_epoch = cross_image_start_epoch
+        self.epoch: Optional[int] = None
+        # Set by CollapseMonitorHook for the steps whose teacher statistics it logs.
+        self.collect_collapse_statistics = False
+        self.collapse_statistics: Dict[str, Dict[str, float]] = {}
         self.queue = None
         if self.clustering is not None and queue_size > 0:
-            self.queue = ObjectQueue(queue_size * self.clustering.num_clusters,
-                                     self.backbone.embed_dims)
+            self.queue = ObjectQueue(queue_size, self.clustering.num_clusters, self.backbone.embed_dims)
         # The teacher: same architecture, no gradient, always in eval mode (no drop path), updated by
         # TeacherEMAHook. Its weights are copied from the student in init_weights().
         self.teacher = torch.nn.ModuleDict(
@@ -101,6 +106,10 @@ class S3PT(BaseSelfSupervisor):
             for s_buf, t_buf in zip(student.buffers(), teacher.buffers()):
                 t_buf.copy_(s_buf)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The current (0-based) training epoch, for the start of L^o_ci."""
+        self.epoch = epoch
+
     def set_teacher_temperature(self, temperature: float) -> None:
         for loss in (self.global_loss, self.object_loss):
             if loss is not None:
@@ -114,9 +123,6 @@ class S3PT(BaseSelfSupervisor):
     @staticmethod
     def _stack_field(data_samples, name, device):
         return torch.stack([torch.as_tensor(getattr(s, name)) for s in data_samples]).to(device)
-
-    def _current_epoch(self):
-        return MessageHub.get_current_instance().get_info('epoch', 0)
 
     def loss(self, inputs: List[Tensor], data_samples: List[DataSample], **kwargs) -> Dict[str, Tensor]:
         """Eq. 1. ``inputs``: [global view 1, global view 2, *local views] (DINO's multi-crop: local
@@ -134,7 +140,9 @@ class S3PT(BaseSelfSupervisor):
         # of every other view.
         t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
         t_norms = self.teacher.head.prototype_norms('global')
-        t_probs = self.global_loss.teacher_probs(t_logits, t_norms).chunk(2)
+        t_probs = self.global_loss.teacher_probs(t_logits, t_norms)
+        self._record_collapse_statistics('global', t_probs)
+        t_probs = t_probs.chunk(2)
         s_cls = [s_tokens[:, 0]]
         if len(inputs) > 2:
             s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
@@ -149,7 +157,16 @@ class S3PT(BaseSelfSupervisor):
         losses.update(self._object_losses(t_tokens, s_tokens, batch, data_samples))
         return losses
 
-    def _object_losses(self, t_tokens, s_tokens, batch, data_samples):
+    def _record_collapse_statistics(self, kind: str, teacher_probs: Tensor) -> None:
+        if self.collect_collapse_statistics and teacher_probs.shape[0] > 0:
+            self.collapse_statistics[kind] = collapse_statistics(teacher_probs)
+
+    def _object_losses(self, t_tokens: Tensor, s_tokens: Tensor, batch: int,
+                       data_samples: List[DataSample]) -> Dict[str, Tensor]:
+        """L^o_cv and L^o_ci. Every step runs the same operations and collectives on every rank, also
+        when no cluster is shared by the two views of any image of this rank's batch (O = 0): the
+        object terms are then 0 with the object prototypes still in the graph, so DDP needs no
+        unused-parameter search and no rank waits for another at a collective it skipped."""
         device = t_tokens.device
         num_patches, channels = t_tokens.shape[1] - 1, t_tokens.shape[2]
 
@@ -167,46 +184,50 @@ class S3PT(BaseSelfSupervisor):
             depths.reshape(batch, 2 * num_patches)).reshape(batch, 2, num_patches)
 
         num_clusters = self.clustering.num_clusters
-        t_o1, t_o2, _ = objects_in_both_views(t_patches, labels, num_clusters)
+        t_o1, t_o2, shared = objects_in_both_views(t_patches, labels, num_clusters)
         s_o1, s_o2, _ = objects_in_both_views(s_patches, labels, num_clusters)
-        losses = dict(num_objects=t_tokens.new_tensor(t_o1.shape[0] / batch))
-        if t_o1.shape[0] == 0:  # cannot happen with >= 1 cluster shared by the views; kept safe
-            zero = s_tokens.sum() * 0
-            losses.update(loss_object_cv=zero, loss_object_ci=zero)
-            return losses
+        num_objects = t_o1.shape[0]
+        losses = dict(num_objects=t_tokens.new_tensor(num_objects / batch))
 
-        # L^o_cv
+        # L^o_cv: mean over the O objects of both directions, halved (CrIBo); 0 when O = 0.
         head, t_head, crit = self.head, self.teacher.head, self.object_loss
         s_norms, t_norms = head.prototype_norms('object'), t_head.prototype_norms('object')
         with torch.no_grad():
             t_logits = t_head(torch.cat([t_o1, t_o2]), 'object').float()
-        t_probs = crit.teacher_probs(t_logits, t_norms).chunk(2)
+        t_probs = crit.teacher_probs(t_logits, t_norms)
+        self._record_collapse_statistics('object', t_probs)
+        t_probs = t_probs.chunk(2)
         s_logits = head(torch.cat([s_o1, s_o2]), 'object').float().chunk(2)
-        losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * (
-            crit(s_logits[1], t_probs[0], s_norms) + crit(s_logits[0], t_probs[1], s_norms))
+        cross_view = (crit.cross_entropy(s_logits[1], t_probs[0], s_norms).sum() +
+                      crit.cross_entropy(s_logits[0], t_probs[1], s_norms).sum()) / max(num_objects, 1)
+        losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * cross_view
 
         # L^o_ci
         if self.queue is not None:
-            losses['loss_object_ci'] = self._cross_image_loss(t_o1, t_o2, s_logits, s_norms, t_norms)
+            losses['loss_object_ci'] = self._cross_image_loss(t_o1, t_o2, shared.sum(dim=1), s_logits,
+                                                              s_norms, t_norms)
         crit.update_center(t_logits, t_norms)
         return losses
 
-    def _cross_image_loss(self, t_o1, t_o2, s_logits, s_norms, t_norms):
+    def _cross_image_loss(self, t_o1: Tensor, t_o2: Tensor, objects_per_image: Tensor,
+                          s_logits: tuple, s_norms: Tensor, t_norms: Tensor) -> Tensor:
+        """L^o_ci as CrIBo computes it (``CrIBoLoss.forward``): with n_1 the number of view-1 objects that
+        pass the cycle test, ``(sum of the view-1 terms + sum of the view-2 terms) / n_1 / 2`` when
+        ``n_1 > 0`` and the epoch has reached ``cross_image_start_epoch``, else 0. The view-1 neighbours
+        teach the student's view 2 and vice versa. Computed with masks, without host synchronisation."""
+        if self.epoch is None:
+            raise RuntimeError('S3PT.set_epoch() was never called: the cross-image term L^o_ci starts at '
+                               f'epoch {self.cross_image_start_epoch}. Add dict(type="ModelEpochHook") to '
+                               'custom_hooks (the pre-training configs of s3pt_mm do).')
         crit = self.object_loss
-        loss = s_logits[0].new_zeros(())
         nn_v1, mask_v1, nn_v2, mask_v2 = self.queue.cycle_consistent_neighbours(t_o1, t_o2)
-        active = self._current_epoch() >= self.cross_image_start_epoch
-        num_bootstrapped = int(mask_v1.sum()) + int(mask_v2.sum())
-        if active and num_bootstrapped > 0:
-            with torch.no_grad():
-                nn_probs = crit.teacher_probs(
-                    self.teacher.head(torch.cat([nn_v1, nn_v2]), 'object').float(), t_norms).chunk(2)
-            # view-1 neighbours teach the student's view 2 and vice versa (CrIBo).
-            terms = []
-            for probs, student, mask in ((nn_probs[0], s_logits[1], mask_v1),
-                                         (nn_probs[1], s_logits[0], mask_v2)):
-                if mask.any():
-                    terms.append(crit(student[mask], probs[mask], s_norms))
-            loss = sum(terms) / len(terms)
-        self.queue.enqueue(t_o1, t_o2)
-        return self.loss_weights['object_ci'] * loss
+        with torch.no_grad():
+            nn_probs = crit.teacher_probs(
+                self.teacher.head(torch.cat([nn_v1, nn_v2]), 'object').float(), t_norms).chunk(2)
+        term_v2 = crit.cross_entropy(s_logits[1], nn_probs[0], s_norms)
+        term_v1 = crit.cross_entropy(s_logits[0], nn_probs[1], s_norms)
+        num_v1 = mask_v1.sum()
+        loss = ((term_v2 * mask_v1).sum() + (term_v1 * mask_v2).sum()) / num_v1.clamp_min(1) / 2
+        active = float(self.epoch >= self.cross_image_start_epoch)
+        self.queue.enqueue(t_o1, t_o2, objects_per_image)
+        return self.loss_weights['object_ci'] * active * loss * (num_v1 > 0)

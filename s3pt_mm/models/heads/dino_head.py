@@ -7,7 +7,8 @@ With ``norm_last_layer=True`` the magnitudes g_k are fixed to 1 (DINO's default 
 ``False`` they are learnt, which the vMF-normalised formulation of S3PT (paper Eq. 2) needs: there
 ||W_k|| = |g_k| sets the concentration kappa_k = ||W_k|| / tau of prototype k.
 """
-from typing import Optional
+import math
+from typing import List, Optional
 
 import torch
 import torch.nn as nn
@@ -18,33 +19,35 @@ from torch import Tensor
 
 
 class PrototypeLayer(nn.Module):
-    """K weight-normalised prototypes W_k = g_k v_k / ||v_k|| (no bias).
+    """K weight-normalised prototypes W_k = g_k v_k / ||v_k|| (no bias), as DINO's / CrIBo's ``last_layer``
+    (``nn.utils.weight_norm(nn.Linear(p, K, bias=False))``).
+
+    The parameters have the reference's shapes, so that shape-based rules treat them alike: ``direction``
+    (K, p) is ``weight_v`` and ``magnitude`` (K, 1) is ``weight_g`` -- two-dimensional, hence weight-decayed
+    by the DINO/CrIBo rule "no decay for biases and 1-D tensors" (``get_params_groups``). Under the vMF
+    formulation ||W_k|| / tau is the concentration kappa_k of prototype k, and this decay is what bounds it.
+    ``direction`` starts as ``nn.Linear``'s default weights and ``magnitude`` at 1, as in the reference.
 
     Args:
         in_dim (int): bottleneck dimension p.
         num_prototypes (int): K.
-        norm_last_layer (bool): fix g_k = 1 (unit prototypes).
+        norm_last_layer (bool): fix g_k = 1 (unit prototypes; ``weight_g.requires_grad = False``).
     """
 
     def __init__(self, in_dim: int, num_prototypes: int, norm_last_layer: bool = True):
         super().__init__()
         self.direction = nn.Parameter(torch.empty(num_prototypes, in_dim))
-        nn.init.trunc_normal_(self.direction, std=0.02)
-        self.magnitude = nn.Parameter(torch.ones(num_prototypes), requires_grad=not norm_last_layer)
-        self.frozen = False
+        nn.init.kaiming_uniform_(self.direction, a=math.sqrt(5))  # nn.Linear's default weight init
+        self.magnitude = nn.Parameter(torch.ones(num_prototypes, 1), requires_grad=not norm_last_layer)
 
     def weight(self) -> Tensor:
-        """(K, p) prototype matrix W; detached while :attr:`frozen` (no gradient, so the optimizer
-        skips it, as DINO's "freeze last layer" does)."""
-        direction, magnitude = self.direction, self.magnitude
-        if self.frozen:
-            direction, magnitude = direction.detach(), magnitude.detach()
-        return magnitude[:, None] * F.normalize(direction, dim=-1)
+        """(K, p) prototype matrix W."""
+        return self.magnitude * F.normalize(self.direction, dim=-1)
 
     def norms(self) -> Tensor:
-        """(K,) ||W_k||, detached (used for the vMF normaliser, which is a function of the weights
-        but, as in the reference implementation, not differentiated through)."""
-        return self.magnitude.detach().abs()
+        """(K,) ||W_k|| = |g_k|, differentiable: the vMF normaliser log C_p(||W_k|| / tau) of Eq. 2 is a
+        function of the prototypes, and its gradient is part of the student's."""
+        return self.magnitude.abs().squeeze(1)
 
     def forward(self, z: Tensor) -> Tensor:
         return z @ self.weight().t()
@@ -67,9 +70,10 @@ class DINOProjectionHead(BaseModule):
     ``'global'`` or ``'object'``.
     """
 
-    def __init__(self, in_channels: int, num_prototypes: int = 65536, num_object_prototypes: Optional[int] = None,
-                 hidden_channels: int = 2048, bottleneck_channels: int = 256, num_layers: int = 3,
-                 norm_last_layer: bool = True, init_cfg: Optional[dict] = None):
+    def __init__(self, in_channels: int, num_prototypes: int = 65536,
+                 num_object_prototypes: Optional[int] = None, hidden_channels: int = 2048,
+                 bottleneck_channels: int = 256, num_layers: int = 3, norm_last_layer: bool = True,
+                 init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if num_layers < 1:
             raise ValueError(f'num_layers must be >= 1, got {num_layers}')
@@ -93,10 +97,10 @@ class DINOProjectionHead(BaseModule):
             self.prototypes['object'] = PrototypeLayer(bottleneck_channels, num_object_prototypes,
                                                        norm_last_layer)
 
-    def set_prototypes_frozen(self, frozen: bool) -> None:
-        """Freeze/unfreeze every prototype layer (paper: "freeze last layer epochs")."""
-        for layer in self.prototypes.values():
-            layer.frozen = frozen
+    def prototype_parameters(self) -> List[nn.Parameter]:
+        """The parameters of every prototype layer (DINO's ``last_layer``), which are kept fixed during
+        the "freeze last layer epochs" (:class:`~s3pt_mm.engine.hooks.FreezePrototypesHook`)."""
+        return [p for layer in self.prototypes.values() for p in layer.parameters()]
 
     def embed(self, x: Tensor) -> Tensor:
         """(N, in_channels) -> (N, bottleneck) L2-normalised embeddings z."""
@@ -106,4 +110,5 @@ class DINOProjectionHead(BaseModule):
         return self.prototypes[kind](self.embed(x))
 
     def prototype_norms(self, kind: str = 'global') -> Tensor:
+        """(K,) ||W_k|| of the ``kind`` prototypes (differentiable)."""
         return self.prototypes[kind].norms()

@@ -54,7 +54,22 @@ class DINOLoss(nn.Module):
         self.register_buffer('center', init)
 
     def scaled_logits(self, logits: Tensor, prototype_norms: Optional[Tensor], temperature: float) -> Tensor:
-        """``logits / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)`` (Eq. 2). (N, K) -> (N, K)."""
+        r"""``<W_k, z> / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)``: the logits whose softmax is Eq. 2,
+
+        .. math::
+            P_k(z) = \frac{C_p(\|W_k\|/\tau)\exp(\langle W_k, z\rangle/\tau)}
+                          {\sum_j C_p(\|W_j\|/\tau)\exp(\langle W_j, z\rangle/\tau)}.
+
+        The normaliser is differentiated: the student's gradient with respect to ||W_k|| includes
+        ``-A_p(kappa_k) / tau`` from ``d log C_p / d kappa = -A_p(kappa)``.
+
+        Args:
+            logits: (N, K) raw ``<W_k, z>``. prototype_norms: (K,) ``||W_k||`` (vMF only).
+            temperature: ``tau``.
+
+        Returns:
+            (N, K) scaled logits.
+        """
         scaled = logits / temperature
         if self.vmf:
             scaled = scaled + vmf_log_normalizer(prototype_norms / temperature,
@@ -71,17 +86,23 @@ class DINOLoss(nn.Module):
 
     @torch.no_grad()
     def update_center(self, logits: Tensor, prototype_norms: Optional[Tensor] = None) -> None:
-        """EMA update of the centre with this step's teacher outputs (all ranks)."""
+        """EMA update of the centre with this step's teacher outputs (all ranks take part; a step with no
+        rows on any rank leaves the centre unchanged)."""
         if self.centering == 'logit':
-            stat = batch_mean(logits, all_reduce=True)
+            stat, count = batch_mean(logits, all_reduce=True)
         else:
             scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
-            stat = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
-        self.center.copy_(update_center(self.center, stat, self.center_momentum))
+            stat, count = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
+        self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
+
+    def cross_entropy(self, student_logits: Tensor, teacher_probs: Tensor,
+                      prototype_norms: Optional[Tensor] = None) -> Tensor:
+        """Per-row ``-sum_k P_t,k log P_s,k``. student_logits: (N, K) raw; teacher_probs: (N, K) -> (N,)."""
+        log_ps = torch.log_softmax(
+            self.scaled_logits(student_logits, prototype_norms, self.student_temp), dim=-1)
+        return -(teacher_probs * log_ps).sum(dim=-1)
 
     def forward(self, student_logits: Tensor, teacher_probs: Tensor,
                 prototype_norms: Optional[Tensor] = None) -> Tensor:
-        """Mean over rows of ``-sum_k P_t,k log P_s,k``. student_logits: (N, K) raw; teacher_probs: (N, K)."""
-        log_ps = torch.log_softmax(
-            self.scaled_logits(student_logits, prototype_norms, self.student_temp), dim=-1)
-        return -(teacher_probs * log_ps).sum(dim=-1).mean()
+        """Mean over rows of :meth:`cross_entropy`."""
+        return self.cross_entropy(student_logits, teacher_probs, prototype_norms).mean()

@@ -117,6 +117,7 @@ def spatial_clustering(tokens: Tensor,
                        depth_alpha: float = 0.0,
                        num_rounds: int = 5,
                        update_marginal: bool = True,
+                       depth_normalization: str = 'max',
                        init_index: Optional[Tensor] = None,
                        generator: Optional[torch.Generator] = None) -> Tensor:
     """Hard joint-view spatial cluster labels of the teacher's tokens (CrIBo + S3PT depth guidance).
@@ -138,10 +139,14 @@ def spatial_clustering(tokens: Tensor,
          ``pos_alpha = 1`` means that being across the observed area costs as much as a cosine
          similarity lower by 1;
        * depth cost ``depth_ij = |d_i - d_j|`` (§3.3) with ``d_j`` the mean depth of cluster ``j``'s
-         members of known depth, divided by the image's largest known depth so that it lies in [0, 1]
-         as well (raw metres would swamp the other terms for any ``beta`` of Tables 1 and 7); it is 0
-         where ``d_i`` is unknown or cluster ``j`` has no member of known depth, so unknown depth
-         neither attracts nor repels;
+         members of known depth; it is 0 where ``d_i`` is unknown or cluster ``j`` has no member of
+         known depth, so unknown depth neither attracts nor repels. The paper gives no unit or scale for
+         it. ``depth_normalization='max'`` (our default) divides it by the image's largest known token
+         depth, so that it lies in [0, 1] like the semantic and positional terms and ``beta`` weighs
+         comparable quantities: with ``beta`` = 0.5 / 1 / 4 (Table 1) a depth gap of 10% of the scene's
+         depth range costs 0.05 / 0.1 / 0.4, against a cosine-similarity range of 2. With ``'none'`` it
+         is in metres: ``beta = 4`` then makes a 1 m gap cost as much as the whole semantic range, and
+         the clusters follow depth almost alone;
        * ``T = -sem + pos_alpha * pos + depth_alpha * depth``, min-max normalised to [0, 1] per image
          (CrIBo normalises over the whole batch; per image keeps the images independent);
        * plan ``P = sinkhorn(T, num_iters, sinkhorn_lambda, c)``, labels ``argmax_j P_ij``;
@@ -163,6 +168,8 @@ def spatial_clustering(tokens: Tensor,
         sinkhorn_lambda: ``lambda`` of :func:`sinkhorn`.
         pos_alpha: weight of the positional cost.
         depth_alpha: ``beta``, weight of the depth cost (0 = CrIBo).
+        depth_normalization: ``'max'`` (divide the depth cost by the image's largest known token depth)
+            or ``'none'`` (metres).
         num_rounds: assignment / centroid update rounds (CrIBo ``n_iter``), >= 1.
         update_marginal: CrIBo's ``update_c``.
         init_index: (B, M) distinct token indices of the initial centroids; drawn at random if None.
@@ -172,6 +179,8 @@ def spatial_clustering(tokens: Tensor,
         (B, N) int64 labels in ``[0, num_clusters)``.
     """
     batch, num_tokens, _ = tokens.shape
+    if depth_normalization not in ('max', 'none'):
+        raise ValueError(f"depth_normalization must be 'max' or 'none', got {depth_normalization!r}")
     if not 1 <= num_clusters <= num_tokens or num_rounds < 1:
         raise ValueError(f'need 1 <= num_clusters <= N and num_rounds >= 1, got num_clusters={num_clusters}, '
                          f'N={num_tokens}, num_rounds={num_rounds}')
@@ -192,7 +201,8 @@ def spatial_clustering(tokens: Tensor,
         depths = depths.float()
         valid = torch.isfinite(depths) & (depths > 0)
         depths = torch.where(valid, depths, torch.zeros_like(depths))
-        depth_scale = depths.amax(dim=1).clamp_min(1e-6)
+        depth_scale = (depths.amax(dim=1).clamp_min(1e-6) if depth_normalization == 'max' else
+                       torch.ones_like(depths[:, 0]))
 
     col_marginal = None
     for _ in range(num_rounds):

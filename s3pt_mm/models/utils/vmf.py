@@ -3,21 +3,20 @@
 Pure tensor functions (no OpenMMLab), used by the semantic-clustering heads and losses.
 
 * :func:`vmf_log_normalizer` -- ``log C_p(kappa)`` of the vMF density on the unit sphere ``S^{p-1}``.
-* :func:`vmf_logits` -- the logits whose softmax is Eq. 2 of the paper (DINO-vMF, Govindarajan et al.,
-  "DINO as a von Mises-Fisher mixture model", ICLR 2023).
 * :func:`center_logits` / :func:`center_probabilities` -- the teacher's centred probabilities of DINO /
   CrIBo (centering in logit space) and of DINO-vMF / S3PT (centering in probability space, Table 7).
 * :func:`batch_mean` / :func:`update_center` -- the EMA of the centre, with the batch statistic optionally
   all-reduced over the DDP ranks.
 """
 import math
+from typing import Optional, Tuple
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
 
 __all__ = [
-    'vmf_log_normalizer', 'vmf_logits', 'center_logits', 'center_probabilities', 'batch_mean',
+    'vmf_log_normalizer', 'center_logits', 'center_probabilities', 'batch_mean',
     'update_center'
 ]
 
@@ -98,35 +97,6 @@ def vmf_log_normalizer(kappa: Tensor, dim: int) -> Tensor:
     return log_c.to(out_dtype)
 
 
-def vmf_logits(z: Tensor, prototypes: Tensor, temperature: float) -> Tensor:
-    r"""Logits of the vMF-normalised assignment probabilities, Eq. 2 of the paper.
-
-    .. math::
-        \ell_k(z) = \langle W_k, z\rangle/\tau + \log C_p(\|W_k\|/\tau), \qquad
-        P_k(z) = \operatorname{softmax}_k \ell(z)
-              = \frac{C_p(\|W_k\|/\tau)\exp(\langle W_k, z\rangle/\tau)}
-                     {\sum_j C_p(\|W_j\|/\tau)\exp(\langle W_j, z\rangle/\tau)},
-
-    i.e. the posterior of a uniform mixture of vMF components with mean directions
-    :math:`W_k/\|W_k\|` and concentrations :math:`\kappa_k = \|W_k\|/\tau`. With prototypes of equal
-    norm the normaliser is the same for all ``k`` and the softmax is DINO's.
-
-    The temperature is inside the logits (it sets the concentrations), so the student and the teacher
-    call this with their own temperature; pass the result to :func:`center_probabilities` /
-    :func:`center_logits` with ``temperature=1``.
-
-    Args:
-        z: (..., p) L2-normalised features.
-        prototypes: (K, p) prototype vectors ``W`` (NOT normalised).
-        temperature: ``tau``.
-
-    Returns:
-        (..., K) logits, in the promoted dtype of ``z`` and the normaliser (>= float32).
-    """
-    kappa = prototypes.norm(dim=-1) / temperature
-    return z @ prototypes.t() / temperature + vmf_log_normalizer(kappa, prototypes.shape[-1])
-
-
 def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0) -> Tensor:
     r"""Teacher probabilities with DINO's centering in logit space (DINO, CrIBo).
 
@@ -171,8 +141,8 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
     ``batch_mean(softmax(logits / temperature))``.
 
     Args:
-        logits: (..., K) teacher logits ``t`` (e.g. :func:`vmf_logits` with the teacher temperature, and
-            ``temperature=1`` here).
+        logits: (..., K) teacher logits ``t`` (e.g. the vMF logits of Eq. 2 at the teacher temperature,
+            :meth:`s3pt_mm.models.DINOLoss.scaled_logits`, and ``temperature=1`` here).
         center: (K,) or broadcastable centre ``c``, a probability vector (> 0).
         temperature: teacher temperature ``tau_t`` applied to ``logits``.
         eps: floor of ``c`` inside the log.
@@ -183,15 +153,16 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
     return torch.softmax(logits / temperature - torch.log(center.clamp_min(eps)), dim=-1)
 
 
-def batch_mean(values: Tensor, all_reduce: bool = False) -> Tensor:
+def batch_mean(values: Tensor, all_reduce: bool = False) -> Tuple[Tensor, Tensor]:
     """Mean of ``values`` (..., K) over all leading dims, optionally over all DDP ranks.
 
     With ``all_reduce=True`` and ``torch.distributed`` initialised, the sums and the counts are summed
     over the ranks (so ranks with different numbers of rows are weighted by their rows, as in CrIBo's
-    centroid centre); otherwise the local mean.
+    centroid centre); otherwise the local mean. Every rank takes part in the reduction even with no rows.
 
     Returns:
-        (K,) the batch statistic for :func:`update_center`.
+        ((K,) mean, () number of rows): the batch statistic for :func:`update_center` (0 where there are
+        no rows at all) and its row count.
     """
     flat = values.reshape(-1, values.shape[-1])
     total = flat.sum(dim=0)
@@ -199,13 +170,20 @@ def batch_mean(values: Tensor, all_reduce: bool = False) -> Tensor:
     if all_reduce and dist.is_available() and dist.is_initialized():
         dist.all_reduce(total)
         dist.all_reduce(count)
-    return total / count.clamp_min(1.0)
+    return total / count.clamp_min(1.0), count
 
 
-def update_center(center: Tensor, batch_stat: Tensor, momentum: float = 0.9) -> Tensor:
+def update_center(center: Tensor, batch_stat: Tensor, momentum: float = 0.9,
+                  count: Optional[Tensor] = None) -> Tensor:
     """EMA of the centre: ``c <- momentum * c + (1 - momentum) * batch_stat`` (returns the new centre).
 
     ``batch_stat`` is the already all-reduced batch statistic (:func:`batch_mean` of the teacher logits
-    for :func:`center_logits`, of the teacher probabilities for :func:`center_probabilities`).
+    for :func:`center_logits`, of the teacher probabilities for :func:`center_probabilities`). With
+    ``count`` (the rows behind it, from :func:`batch_mean`), a step without any row (e.g. no object shared
+    by the two views on any rank) leaves the centre unchanged instead of pulling it towards 0; the choice
+    is made on the device, without a host synchronisation.
     """
-    return center * momentum + batch_stat.to(center.dtype) * (1.0 - momentum)
+    new = center * momentum + batch_stat.to(center.dtype) * (1.0 - momentum)
+    if count is None:
+        return new
+    return torch.where(count > 0, new, center)

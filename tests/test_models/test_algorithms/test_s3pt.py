@@ -1,5 +1,6 @@
 """The S3PT algorithm (and DINO / CrIBo as its configurations) on a tiny ViT: loss terms, teacher EMA,
-frozen prototypes, centering of each mode, and learning on a fixed batch."""
+prototypes in the graph, CrIBo's cross-image averaging, steps without objects, DINO's ViT initialisation,
+centering of each mode, and learning on a fixed batch."""
 import math
 
 import pytest
@@ -11,7 +12,7 @@ from mmpretrain.structures import DataSample
 import s3pt_mm.models  # noqa: F401
 from s3pt_mm.engine.hooks.teacher_hooks import cosine_momentum, linear_warmup
 
-from tests.helpers import IMG, PATCH, K, tiny_model
+from tests.helpers import IMG, PATCH, K, fake_pretrain_batch as fake_batch, tiny_model
 
 
 @pytest.fixture(autouse=True)
@@ -19,27 +20,6 @@ def _mmpretrain_scope():
     """Build from mmpretrain's registry whatever default scope earlier tests left behind."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
-
-
-def fake_batch(batch=2, seed=0):
-    """Two views per image, with token geometry as PackMultiViewInputs provides it."""
-    g = torch.Generator().manual_seed(seed)
-    n = (IMG // PATCH) ** 2
-    views = [torch.rand(batch, 3, IMG, IMG, generator=g) * 255 for _ in range(2)]
-    samples = []
-    for _ in range(batch):
-        s = DataSample()
-        grid = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing='xy'), -1)
-        pos = (grid.reshape(n, 2) * PATCH + PATCH / 2)
-        s.set_field(torch.stack([pos, pos * 0.8 + 3]), 'token_positions')
-        s.set_field(torch.rand(2, n, generator=g) * 40 + 2, 'token_depths')
-        valid = torch.ones(2, n, dtype=torch.bool)
-        valid[:, :3] = False
-        s.set_field(valid, 'token_depth_valid')
-        samples.append(s)
-    return dict(inputs=views, data_samples=samples)
-
-
 @pytest.mark.parametrize('method,expected', [
     ('dino', {'loss_global'}),
     ('cribo', {'loss_global', 'loss_object_cv', 'loss_object_ci', 'num_objects'}),
@@ -83,19 +63,99 @@ def test_teacher_starts_as_student_and_follows_the_ema_formula():
         torch.testing.assert_close(t, m * t0 + (1 - m) * s)
 
 
-def test_frozen_prototypes_get_no_gradient():
+def test_prototypes_always_take_part_in_the_graph():
+    """DDP without an unused-parameter search needs every trainable parameter in every step's graph: the
+    prototypes (whose gradients the optimizer wrapper drops while frozen) included."""
     torch.manual_seed(0)
     model = tiny_model('cribo')
     data = model.data_preprocessor(fake_batch(), training=True)
-    model.head.set_prototypes_frozen(True)
     sum(v for k, v in model(**data, mode='loss').items() if k.startswith('loss')).backward()
-    for layer in model.head.prototypes.values():
-        assert layer.direction.grad is None and layer.magnitude.grad is None
-    assert model.head.mlp[0].weight.grad is not None
-    model.zero_grad(set_to_none=True)
-    model.head.set_prototypes_frozen(False)
-    sum(v for k, v in model(**data, mode='loss').items() if k.startswith('loss')).backward()
-    assert model.head.prototypes['global'].direction.grad.abs().sum() > 0
+    unused = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    assert not unused
+
+
+def reference_cross_image_loss(student_v1, student_v2, nn_probs_v1, nn_probs_v2, mask_v1, mask_v2):
+    """CrIBo ``CrIBoLoss.forward``, the nn term for epoch >= 1, restated: both sums divided by the number of
+    view-1 bootstrapped objects, then by 2; 0 when no view-1 object is bootstrapped."""
+    nb = int(mask_v1.sum())
+    if nb == 0:
+        return torch.tensor(0.0)
+    ce_1 = -(nn_probs_v1 * torch.log_softmax(student_v2, -1)).sum(-1)[mask_v1].sum() / nb
+    ce_2 = -(nn_probs_v2 * torch.log_softmax(student_v1, -1)).sum(-1)[mask_v2].sum() / nb
+    return (ce_1 + ce_2) / 2
+
+
+@pytest.mark.parametrize('masks', [([True, False, False], [True, True, True]),
+                                   ([False, False, False], [True, False, True]),
+                                   ([True, True, False], [False, False, False])])
+def test_cross_image_loss_is_averaged_as_in_cribo(masks, monkeypatch):
+    torch.manual_seed(0)
+    model = tiny_model('cribo')
+    loss_fn = model.object_loss
+    o = 3
+    t_o1, t_o2 = torch.randn(o, 32), torch.randn(o, 32)
+    nn_v1, nn_v2 = torch.randn(o, 32), torch.randn(o, 32)
+    mask_v1, mask_v2 = torch.tensor(masks[0]), torch.tensor(masks[1])
+    monkeypatch.setattr(model.queue, 'cycle_consistent_neighbours', lambda a, b: (nn_v1, mask_v1, nn_v2, mask_v2))
+    s_logits = (torch.randn(o, K), torch.randn(o, K))
+    norms = model.head.prototype_norms('object')
+    model.set_epoch(1)
+    ours = model._cross_image_loss(t_o1, t_o2, torch.tensor([o]), s_logits, norms, norms)
+    with torch.no_grad():
+        nn_probs = loss_fn.teacher_probs(model.teacher.head(torch.cat([nn_v1, nn_v2]), 'object'), norms).chunk(2)
+    expected = reference_cross_image_loss(s_logits[0] / loss_fn.student_temp, s_logits[1] / loss_fn.student_temp,
+                                          nn_probs[0], nn_probs[1], mask_v1, mask_v2)
+    torch.testing.assert_close(ours, expected)
+    model.set_epoch(0)  # before cross_image_start_epoch = 1 (CrIBo: epoch >= 1)
+    model.cross_image_start_epoch = 1
+    assert model._cross_image_loss(t_o1, t_o2, torch.tensor([o]), s_logits, norms, norms).item() == 0
+
+
+def test_cross_image_term_needs_the_epoch():
+    torch.manual_seed(0)
+    model = tiny_model('cribo')
+    model.epoch = None
+    data = model.data_preprocessor(fake_batch(), training=True)
+    with pytest.raises(RuntimeError, match='ModelEpochHook'):
+        model(**data, mode='loss')
+
+
+def test_a_batch_without_shared_objects_still_trains_every_parameter(monkeypatch):
+    """No cluster present in both views (e.g. disjoint crops): the object terms are 0, the centre stays,
+    the queue records the images, and every trainable parameter is still in the graph."""
+    torch.manual_seed(0)
+    model = tiny_model('s3pt')
+    data = model.data_preprocessor(fake_batch(), training=True)
+    n = (IMG // PATCH) ** 2
+    disjoint = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+    monkeypatch.setattr(model.clustering, 'forward', lambda tokens, *a: disjoint.expand(tokens.shape[0], -1))
+    center = model.object_loss.center.clone()
+    losses = model(**data, mode='loss')
+    assert losses['num_objects'].item() == 0
+    assert losses['loss_object_cv'].item() == 0 and losses['loss_object_ci'].item() == 0
+    torch.testing.assert_close(model.object_loss.center, center)
+    assert model.queue.image_counts.sum().item() == 0 and int(model.queue.image_ptr) == 2
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def test_backbone_starts_as_dino_initialises_its_vit():
+    """DINO / CrIBo ViT: every Linear trunc-normal(0.02) with zero bias, LayerNorm 1 / 0, [CLS] token and
+    position embedding trunc-normal(0.02) (mmpretrain's ViT: [CLS] 0, FFN Xavier with N(0, 1e-6) bias)."""
+    torch.manual_seed(0)
+    vit = MODELS.build(dict(type='DINOVisionTransformer', arch='deit-small', img_size=224, patch_size=16,
+                            out_type='raw'))
+    vit.init_weights()
+    linears = [m for m in vit.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 12 * 4  # qkv, proj, 2 FFN layers per block
+    for m in linears:
+        assert abs(m.weight.std().item() - 0.02) < 0.002 and m.weight.abs().max() <= 2.0
+        assert torch.count_nonzero(m.bias) == 0
+    for m in vit.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    assert abs(vit.cls_token.std().item() - 0.02) < 0.005
+    assert abs(vit.pos_embed.std().item() - 0.02) < 0.002
 
 
 @pytest.mark.parametrize('method', ['dino', 's3pt'])

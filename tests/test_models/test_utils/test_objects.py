@@ -26,30 +26,82 @@ def test_objects_in_both_views_pairs_the_shared_clusters():
     torch.testing.assert_close(view_2, torch.tensor([[3.5], [13.0]]))   # same clusters, view 2
 
 
-def test_queue_is_a_fifo_of_pairs():
-    queue = ObjectQueue(capacity=3, dim=2)
-    assert len(queue) == 0
+class ReferenceImageQueue:
+    """CrIBo's queue bookkeeping (``get_nn_centroids``), restated: per image a count of valid objects
+    (``cpv_queue``); new images go first; the objects retrievable are those of the newest ``queue_size``
+    images, i.e. the first ``sum(cpv_queue)`` entries of the object queue."""
 
-    def pairs(*values):
-        v1 = torch.tensor([[v, 0.0] for v in values])
-        return v1, v1 * 10
+    def __init__(self, queue_size):
+        self.queue_size = queue_size
+        self.images = []  # newest first: lists of (view-1, view-2) object pairs
 
-    queue.enqueue(*pairs(1, 2))
-    assert len(queue) == 2
-    queue.enqueue(*pairs(3, 4))  # 4 overwrites the oldest slot (1)
-    assert len(queue) == 3
-    assert queue.features[0, :, 0].tolist() == [4, 2, 3]
-    assert queue.features[1, :, 0].tolist() == [40, 20, 30]  # view-2 entries stay with their pairs
-    queue.enqueue(*pairs(5, 6, 7, 8))  # more than the capacity: the last three are kept
-    assert sorted(queue.features[0, :, 0].tolist()) == [6, 7, 8]
-    torch.testing.assert_close(queue.features[1], queue.features[0] * 10)
+    def enqueue(self, per_image_pairs):
+        self.images = list(reversed(per_image_pairs)) + self.images
+        self.images = self.images[:self.queue_size]
+
+    def objects(self):
+        return [pair for image in self.images for pair in image]
+
+
+def _image_batch(first_value, counts, dim=3):
+    """Objects of a batch of images, image i having counts[i] objects; values count up from first_value."""
+    values = first_value + torch.arange(float(sum(counts)))
+    v1 = torch.stack([values, torch.ones_like(values), -values], dim=1)[:, :dim]
+    return v1, v1 * 10, torch.tensor(counts)
+
+
+def _stored_pairs(queue):
+    valid = queue.valid_slots()
+    return sorted((round(a[0].item()), round(b[0].item())) for a, b in zip(queue.features[0][valid],
+                                                                           queue.features[1][valid]))
+
+
+def test_queue_keeps_the_objects_of_the_last_images_like_cribo():
+    queue = ObjectQueue(num_images=3, max_objects_per_image=4, dim=3)
+    reference = ReferenceImageQueue(queue_size=3)
+    assert len(queue) == 0 and not queue.valid_slots().any()
+    value = 1
+    for counts in ([2, 4], [0, 1], [3], [4, 4, 1], [1, 0]):
+        v1, v2, per_image = _image_batch(value, counts)
+        queue.enqueue(v1, v2, per_image)
+        pairs, start = [], 0
+        for n in counts:
+            pairs.append([(value + start + i, 10 * (value + start + i)) for i in range(n)])
+            start += n
+        reference.enqueue(pairs)
+        value += sum(counts)
+        assert _stored_pairs(queue) == sorted(reference.objects()), counts
+        assert len(queue) == len(reference.objects())
+    # e.g. after [4, 4, 1] then [1, 0] the last three images hold 1 + 1 + 0 objects, not the queue's
+    # capacity in objects (CrIBo's queue counts images; an object-count queue would keep 12 here)
+    assert len(queue) == 2 and queue.capacity == 12
+
+
+def test_more_images_in_one_step_than_the_queue_holds():
+    queue = ObjectQueue(num_images=2, max_objects_per_image=3, dim=3)
+    v1, v2, per_image = _image_batch(1, [3, 1, 2])
+    queue.enqueue(v1, v2, per_image)
+    assert _stored_pairs(queue) == [(4, 40), (5, 50), (6, 60)]  # the last two images' objects
+
+
+def test_retrieval_ignores_slots_of_images_that_left_the_queue():
+    queue = ObjectQueue(num_images=1, max_objects_per_image=2, dim=2)
+    queue.enqueue(torch.tensor([[1.0, 0.0], [0.9, 0.1]]), torch.tensor([[1.0, 0.0], [0.9, 0.1]]),
+                  torch.tensor([2]))
+    queue.enqueue(torch.tensor([[0.0, 1.0]]), torch.tensor([[0.0, 1.0]]), torch.tensor([1]))
+    # slot 1 still holds [0.9, 0.1] but its image left the queue: [1, 0] must find [0, 1]
+    nn_v1, mask_v1, _, _ = queue.cycle_consistent_neighbours(torch.tensor([[1.0, 0.0]]),
+                                                             torch.tensor([[1.0, 0.0]]))
+    torch.testing.assert_close(nn_v1, torch.tensor([[0.0, 1.0]]))
+    assert mask_v1.tolist() == [True]  # [0, 1]'s view 2 -> the only view-2 object of the batch
 
 
 def test_cycle_consistent_neighbours_on_a_hand_made_case():
-    queue = ObjectQueue(capacity=4, dim=2)
+    queue = ObjectQueue(num_images=2, max_objects_per_image=2, dim=2)
     assert not any(queue.cycle_consistent_neighbours(torch.ones(2, 2), torch.ones(2, 2))[1])  # empty
     # two stored pairs: a = ([1, 0], [1, 0.2]), b = ([0, 1], [1, 0.1])
-    queue.enqueue(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.2], [1.0, 0.1]]))
+    queue.enqueue(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([[1.0, 0.2], [1.0, 0.1]]),
+                  torch.tensor([2]))
     objects_v1 = torch.tensor([[1.0, 0.1], [0.1, 1.0]])
     objects_v2 = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     nn_v1, mask_v1, nn_v2, mask_v2 = queue.cycle_consistent_neighbours(objects_v1, objects_v2)
@@ -61,20 +113,26 @@ def test_cycle_consistent_neighbours_on_a_hand_made_case():
     #         object 1 -> a, a's view 1 [1, 0] -> view-1 object 0: rejected
     torch.testing.assert_close(nn_v2, torch.tensor([[1.0, 0.1], [1.0, 0.2]]))
     assert mask_v2.tolist() == [False, False]
+    # no objects this step: nothing to retrieve
+    assert [t.shape[0] for t in queue.cycle_consistent_neighbours(torch.zeros(0, 2), torch.zeros(0, 2))] == \
+        [0, 0, 0, 0]
 
 
 def _enqueue_on_rank(rank):
-    # rank 0 has one object pair this step, rank 1 three: every rank's queue must get all four
-    queue = ObjectQueue(capacity=10, dim=2)
+    # rank 0: one image with one object pair; rank 1: two images with 0 and 3 objects. Every rank's queue
+    # must get all four objects and all three images, in rank order.
+    queue = ObjectQueue(num_images=10, max_objects_per_image=3, dim=2)
     values = [1.0] if rank == 0 else [2.0, 3.0, 4.0]
+    counts = torch.tensor([1]) if rank == 0 else torch.tensor([0, 3])
     objects = torch.tensor([[v, -v] for v in values])
-    queue.enqueue(objects, objects * 10)
-    return len(queue), queue.features.clone()
+    queue.enqueue(objects, objects * 10, counts)
+    return len(queue), queue.features.clone(), queue.image_counts.clone()
 
 
 def test_queue_gathers_the_objects_of_every_rank():
-    (len_0, features_0), (len_1, features_1) = run_distributed(_enqueue_on_rank)
+    (len_0, features_0, counts_0), (len_1, features_1, counts_1) = run_distributed(_enqueue_on_rank)
     assert len_0 == len_1 == 4
     torch.testing.assert_close(features_0, features_1)
     assert features_0[0, :4, 0].tolist() == [1.0, 2.0, 3.0, 4.0]  # rank order
+    assert counts_0[:3].tolist() == counts_1[:3].tolist() == [1, 0, 3]
     torch.testing.assert_close(features_0[1, :4], features_0[0, :4] * 10)

@@ -244,3 +244,37 @@ def test_peak_intermediate_is_linear_in_tokens_times_clusters():
     # allocates a (B, N, N, M) one, 390x more here
     assert largest <= 4 * batch * num_tokens * max(channels, num_clusters + 1)
     assert largest * 100 < 4 * batch * num_tokens * num_tokens * num_clusters
+
+
+def _two_depth_scene():
+    """Identical-looking tokens on a 4x8 grid; the left half at 10 m, the right half at 14 m."""
+    h, w = 4, 8
+    ys, xs = torch.meshgrid(torch.arange(h), torch.arange(w), indexing='ij')
+    positions = torch.stack([xs, ys], -1).reshape(1, -1, 2).float() * 16
+    tokens = torch.ones(1, h * w, 8) + 0.01 * torch.randn(1, h * w, 8, generator=torch.Generator().manual_seed(0))
+    depths = torch.where(xs < w // 2, 10.0, 14.0).reshape(1, -1)
+    return tokens, positions, depths
+
+
+def _labels(depths, beta, normalization, tokens, positions):
+    return spatial_clustering(tokens, positions, depths, num_clusters=4, num_iters=1, depth_alpha=beta,
+                              depth_normalization=normalization, init_index=torch.tensor([[0, 7, 24, 31]]))
+
+
+def test_depth_normalisation_max_is_metres_divided_by_the_largest_depth():
+    tokens, positions, depths = _two_depth_scene()
+    largest = depths.max().item()
+    for beta in (0.5, 1.0, 4.0):
+        torch.testing.assert_close(_labels(depths, beta, 'max', tokens, positions),
+                                   _labels(depths, beta / largest, 'none', tokens, positions))
+
+
+def test_depth_normalisation_max_is_scale_free_and_none_is_metres():
+    tokens, positions, depths = _two_depth_scene()
+    torch.testing.assert_close(_labels(depths, 4.0, 'max', tokens, positions),
+                               _labels(depths * 3.0, 4.0, 'max', tokens, positions))
+    # in metres, scaling the depths by 3 is the same as scaling beta by 3
+    torch.testing.assert_close(_labels(depths * 3.0, 1.0, 'none', tokens, positions),
+                               _labels(depths, 3.0, 'none', tokens, positions))
+    with pytest.raises(ValueError, match='depth_normalization'):
+        _labels(depths, 1.0, 'metres', tokens, positions)

@@ -1,4 +1,6 @@
-"""Tests of s3pt_mm.models.utils.vmf: the vMF normaliser against scipy, Eq. 2, and the two centerings."""
+"""Tests of s3pt_mm.models.utils.vmf and of the vMF path of the trained loss: the vMF normaliser against scipy,
+Eq. 2 (through :class:`DINOLoss`, the code that trains), its gradient through the prototype norms, and the
+two centerings."""
 import math
 
 import numpy as np
@@ -6,8 +8,9 @@ import pytest
 import torch
 from tests.helpers import run_distributed
 
+from s3pt_mm.models import DINOLoss, DINOProjectionHead
 from s3pt_mm.models.utils.vmf import (batch_mean, center_logits, center_probabilities, update_center,
-                                      vmf_log_normalizer, vmf_logits)
+                                      vmf_log_normalizer)
 
 special = pytest.importorskip('scipy.special')
 
@@ -81,14 +84,20 @@ def test_log_normalizer_shapes_dtypes_and_limits():
         vmf_log_normalizer(kappa, 3)
 
 
-def test_vmf_logits_softmax_is_eq2():
+def vmf_probs(z, prototypes, tau):
+    """Eq. 2 as the trained code computes it: DINOLoss(vmf=True) on the head's raw logits <W_k, z>."""
+    loss = DINOLoss(out_channels=prototypes.shape[0], vmf=True, bottleneck_channels=prototypes.shape[1])
+    return torch.softmax(loss.scaled_logits(z @ prototypes.t(), prototypes.norm(dim=1), tau), dim=-1)
+
+
+def test_vmf_softmax_is_eq2():
     gen = torch.Generator().manual_seed(0)
     p, num_prototypes, tau = 64, 5, 0.5
     prototypes = torch.randn(num_prototypes, p, generator=gen, dtype=torch.float64)
     prototypes = prototypes * torch.tensor([0.3, 0.8, 1.0, 1.7, 2.5], dtype=torch.float64)[:, None] / \
         prototypes.norm(dim=1, keepdim=True)
     z = torch.nn.functional.normalize(torch.randn(3, p, generator=gen, dtype=torch.float64), dim=-1)
-    probs = torch.softmax(vmf_logits(z, prototypes, tau), dim=-1).numpy()
+    probs = vmf_probs(z, prototypes, tau).numpy()
 
     w, zz = prototypes.numpy(), z.numpy()
     kappa = np.linalg.norm(w, axis=1) / tau
@@ -99,22 +108,64 @@ def test_vmf_logits_softmax_is_eq2():
     np.testing.assert_allclose(probs, expected, rtol=1e-8, atol=0)
 
 
-def test_vmf_logits_with_equal_norms_is_dino_softmax():
+def test_vmf_softmax_with_equal_norms_is_dino_softmax():
     gen = torch.Generator().manual_seed(1)
     prototypes = 2.0 * torch.nn.functional.normalize(torch.randn(64, 256, generator=gen), dim=-1)
-    z = torch.nn.functional.normalize(torch.randn(4, 7, 256, generator=gen), dim=-1)
+    z = torch.nn.functional.normalize(torch.randn(7, 256, generator=gen), dim=-1)
     tau = 0.1
-    ours = torch.softmax(vmf_logits(z, prototypes, tau), dim=-1)
-    dino = torch.softmax(z @ prototypes.t() / tau, dim=-1)
-    assert ours.shape == (4, 7, 64)
-    torch.testing.assert_close(ours, dino, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(vmf_probs(z, prototypes, tau), torch.softmax(z @ prototypes.t() / tau, dim=-1),
+                               rtol=1e-5, atol=1e-6)
 
 
-def test_vmf_logits_gradient_reaches_prototype_norms():
-    prototypes = torch.randn(8, 256, requires_grad=True)
-    z = torch.nn.functional.normalize(torch.randn(5, 256), dim=-1)
-    torch.log_softmax(vmf_logits(z, prototypes, 0.1), dim=-1)[:, 0].sum().backward()
-    assert torch.isfinite(prototypes.grad).all() and prototypes.grad.abs().sum() > 0
+def _student_loss(head, loss, x, teacher_probs):
+    return loss(head(x, 'global'), teacher_probs, head.prototype_norms('global'))
+
+
+@pytest.mark.parametrize('norm, tau', [(5.0, 0.1), (10.0, 0.04)])
+def test_student_gradient_reaches_the_normaliser_through_the_prototype_norms(norm, tau):
+    """Paper Eq. 2: P_k depends on ||W_k|| also through log C_p(||W_k|| / tau). The magnitude gradient of
+    the trained head + loss equals a float64 central finite difference of the same loss, and contains
+    the normaliser's part -A_p(kappa) / tau (A_p = 0.19 at ||W|| = 5, tau = 0.1; 0.61 at 10, 0.04)."""
+    torch.manual_seed(0)
+    p, k = 16, 6
+    head = DINOProjectionHead(in_channels=8, num_prototypes=k, num_object_prototypes=0, hidden_channels=12,
+                              bottleneck_channels=p, norm_last_layer=False).double()
+    loss = DINOLoss(out_channels=k, student_temp=tau, vmf=True, centering='probability',
+                    bottleneck_channels=p).double()
+    magnitude = head.prototypes['global'].magnitude
+    with torch.no_grad():
+        magnitude.copy_(torch.linspace(0.8, 1.2, k, dtype=torch.float64)[:, None] * norm)
+    x = torch.randn(4, 8, dtype=torch.float64)
+    teacher_probs = torch.softmax(torch.randn(4, k, dtype=torch.float64), dim=-1)
+    _student_loss(head, loss, x, teacher_probs).backward()
+    eps = 1e-6
+    numeric = torch.empty(k, dtype=torch.float64)
+    for i in range(k):
+        with torch.no_grad():
+            magnitude[i] += eps
+            up = _student_loss(head, loss, x, teacher_probs)
+            magnitude[i] -= 2 * eps
+            down = _student_loss(head, loss, x, teacher_probs)
+            magnitude[i] += eps
+        numeric[i] = (up - down) / (2 * eps)
+    torch.testing.assert_close(magnitude.grad[:, 0], numeric, rtol=1e-6, atol=1e-9)
+
+    # The part of that gradient that comes from log C_p: d/dg_k of sum_n w_nk log C_p(g_k / tau), with
+    # w_nk = d loss / d scaled_logit_nk = (P_s - P_t)_nk / N, is (sum_n w_nk) * (-A_p(g_k / tau)) / tau.
+    with torch.no_grad():
+        scaled = loss.scaled_logits(head(x, 'global'), head.prototype_norms('global'), tau)
+        weights = ((torch.softmax(scaled, -1) - teacher_probs) / x.shape[0]).sum(0)
+        kappa = magnitude[:, 0].numpy() / tau
+        nu = p / 2.0 - 1.0
+        a_p = np.exp(log_bessel_i(nu + 1.0, kappa) - log_bessel_i(nu, kappa))
+        normaliser_part = weights.numpy() * (-a_p) / tau
+    head.zero_grad()
+    detached = DINOLoss(out_channels=k, student_temp=tau, vmf=True, bottleneck_channels=p).double()
+    logits = head(x, 'global')
+    log_ps = torch.log_softmax(detached.scaled_logits(logits, head.prototype_norms('global').detach(), tau), -1)
+    (-(teacher_probs * log_ps).sum(-1).mean()).backward()  # the gradient without the normaliser's part
+    np.testing.assert_allclose((magnitude.grad[:, 0] + torch.from_numpy(normaliser_part)).numpy(),
+                               numeric.numpy(), rtol=1e-6, atol=1e-9)
 
 
 def test_center_logits_hand_example():
@@ -154,8 +205,8 @@ def test_centering_with_batch_statistic_flattens_the_marginal():
     tau = 0.5
     raw = torch.softmax(t / tau, dim=-1)
 
-    by_logits = center_logits(t, batch_mean(t), tau)
-    by_probs = center_probabilities(t, batch_mean(raw), tau)
+    by_logits = center_logits(t, batch_mean(t)[0], tau)
+    by_probs = center_probabilities(t, batch_mean(raw)[0], tau)
     for probs in (by_logits, by_probs):
         torch.testing.assert_close(probs.sum(dim=-1), torch.ones(512))
         assert (probs >= 0).all()
@@ -166,15 +217,27 @@ def test_update_center_and_batch_mean():
     center = torch.tensor([1.0, 2.0])
     torch.testing.assert_close(update_center(center, torch.tensor([3.0, 4.0]), 0.9), torch.tensor([1.2, 2.2]))
     values = torch.arange(12.0).reshape(2, 3, 2)
-    torch.testing.assert_close(batch_mean(values), torch.tensor([5.0, 6.0]))
+    torch.testing.assert_close(batch_mean(values), (torch.tensor([5.0, 6.0]), torch.tensor(6.0)))
     # without an initialised process group all_reduce=True is the local mean
-    torch.testing.assert_close(batch_mean(values, all_reduce=True), torch.tensor([5.0, 6.0]))
+    torch.testing.assert_close(batch_mean(values, all_reduce=True)[0], torch.tensor([5.0, 6.0]))
+
+
+def test_a_step_without_rows_leaves_the_centre_unchanged():
+    """CrIBo divides by the all-reduced object count, which is 0 when no image shares a cluster between
+    its views; the centre must then stay as it is (not be pulled to 0, which for probability centering
+    would put log(0) into the next teacher distributions)."""
+    center = torch.tensor([0.25, 0.75])
+    stat, count = batch_mean(torch.zeros(0, 2))
+    assert count.item() == 0
+    torch.testing.assert_close(update_center(center, stat, 0.9, count), center)
+    stat, count = batch_mean(torch.tensor([[1.0, 0.0]]))
+    torch.testing.assert_close(update_center(center, stat, 0.9, count), torch.tensor([0.325, 0.675]))
 
 
 def _rank_batch_mean(rank):
     # rank 0 has one row of 0s, rank 1 three rows of 4s: the row-weighted mean is 3
     values = torch.zeros(1, 2) if rank == 0 else torch.full((3, 2), 4.0)
-    return batch_mean(values, all_reduce=True)
+    return batch_mean(values, all_reduce=True)[0]
 
 
 def test_batch_mean_all_reduce_weights_ranks_by_rows():
