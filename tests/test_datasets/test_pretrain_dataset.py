@@ -148,6 +148,7 @@ def test_demo_model_trains_on_a_batch_of_the_dataset(data_root):
     assert batch['data_samples'][0].token_positions.shape == (2, 36, 2)
     model = MODELS.build(cfg.model)
     model.init_weights()
+    model.set_epoch(0)  # what ModelEpochHook does in a Runner
     losses = model(**model.data_preprocessor(batch, training=True), mode='loss')
     assert {'loss_global', 'loss_object_cv'} <= set(losses)
     assert all(torch.isfinite(v).all() for v in losses.values())
