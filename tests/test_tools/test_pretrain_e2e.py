@@ -94,6 +94,7 @@ def _ddp_steps_with_an_empty_rank(rank):
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
 
+    import s3pt_mm.engine  # noqa: F401  (DINOOptimWrapper)
     from tests.helpers import fake_pretrain_batch, tiny_model
     init_default_scope('mmpretrain')
     torch.manual_seed(0)
