@@ -105,13 +105,16 @@ def bench_pretrain(args):
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
 
+    import s3pt_mm.engine  # noqa: F401
     import s3pt_mm.models  # noqa: F401
     device = torch.device(args.device)
     cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
     model = MODELS.build(cfg.model).to(device)
     model.init_weights()
+    model.set_epoch(1)  # the cross-image term on, as from the second epoch of training
     model.train()
-    wrapper = dict(type='AmpOptimWrapper', dtype='float16') if device.type == 'cuda' else {}
+    wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16') if device.type == 'cuda' else \
+        dict(type='DINOOptimWrapper')
     optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-4), **wrapper))
     batch, n = args.batch_size, 196
     grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1)

@@ -21,7 +21,8 @@ def parse_args(argv=None):
         help='resume from the given checkpoint, or with no value from the latest checkpoint in '
         'the work dir')
     parser.add_argument('--load-from', help='initialise all weights from this checkpoint (no resume)')
-    parser.add_argument('--amp', action='store_true', help='mixed precision (AmpOptimWrapper)')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision (AmpOptimWrapper; DINOAmpOptimWrapper for DINOOptimWrapper configs)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual / base batch size')
@@ -31,10 +32,11 @@ def parse_args(argv=None):
 def merge_args(cfg, args):
     """Fold the command-line options into the config (``--cfg-options`` last)."""
     if args.amp:
-        if cfg.optim_wrapper.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper in ('AmpOptimWrapper', 'DINOAmpOptimWrapper'):
             print('AMP is already enabled in the config.')
-        else:
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        else:  # keep DINO's gradient rules (pre-training) when they are configured
+            cfg.optim_wrapper.type = 'DINOAmpOptimWrapper' if wrapper == 'DINOOptimWrapper' else 'AmpOptimWrapper'
             cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
 
     if args.resume == 'auto':
