@@ -105,8 +105,11 @@ def bench_pretrain(args):
     from mmpretrain.registry import MODELS
     from mmpretrain.structures import DataSample
 
+    from mmengine.registry import init_default_scope
+
     import s3pt_mm.engine  # noqa: F401
     import s3pt_mm.models  # noqa: F401
+    init_default_scope('mmpretrain')  # the DINO optimizer wrappers live in mmpretrain's registry
     device = torch.device(args.device)
     cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
     model = MODELS.build(cfg.model).to(device)
