@@ -6,9 +6,10 @@
 
 Each result file is the ``results_nusc.json`` that mmdet3d's ``NuScenesMetric`` writes when its
 ``jsonfile_prefix`` is set (``tools/test.py CONFIG CKPT --cfg-options
-test_evaluator.jsonfile_prefix=DIR``). For every range 0-R m the official ``DetectionEval`` runs with the
-detection config's class ranges capped at R (see ``s3pt_mm.det3d.distance_eval``); the table (AP per
-class and mAP, construction vehicles left out as in Table 10) is printed and written to
+test_evaluator.jsonfile_prefix=DIR``). For every range 0-R m, ground truths and predictions at R m or
+farther are dropped, every class range set to R, and the official matching and AP computed (see
+``s3pt_mm.det3d.distance_eval``, docs/detection3d.md); the table (AP per class and mAP, construction
+vehicles left out as in Table 10) is printed and written to
 ``OUT_DIR/distance_bins.md`` and ``OUT_DIR/distance_bins.csv``.
 """
 import argparse
@@ -49,10 +50,13 @@ def main(argv=None):
     from nuscenes import NuScenes
 
     nusc = NuScenes(version=args.version, dataroot=args.data_root, verbose=False)
-    tables = {
-        name: evaluate_distance_ranges(nusc, path, EVAL_SETS[args.version], args.ranges, args.classes)
-        for name, path in args.results.items()
-    }
+    try:
+        tables = {
+            name: evaluate_distance_ranges(nusc, path, EVAL_SETS[args.version], args.ranges, args.classes)
+            for name, path in args.results.items()
+        }
+    except ValueError as error:
+        raise SystemExit(f'error: {error}')
     markdown = format_markdown(tables, args.classes)
     write_text_atomic(osp.join(args.out_dir, 'distance_bins.md'), markdown)
     write_csv(tables, osp.join(args.out_dir, 'distance_bins.csv'), args.classes)

@@ -11,7 +11,7 @@ model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch=dict(_delete_=True, embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
                   img_size=96, patch_size=16, drop_path_rate=0.0),
-    decode_head=dict(in_channels=192, channels=192, num_classes=12),
+    decode_head=dict(in_channels=192, channels=192, num_classes=13),
     test_cfg=dict(mode='whole'))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -4,7 +4,7 @@
 # The EMA teacher of the checkpoint is loaded (model.img_backbone.which='student' for the student) and
 # stays frozen: no gradient, eval mode, not in the optimizer.
 _base_ = ['./_base_/petr_frozen_vit.py', './_base_/schedule_cyclic-20e.py', './_base_/default_runtime.py']
-vit_width = 384  # ViT-S/16 (deit-small): head hidden dims 384 (Table 8)
+vit_width = 384  # ViT-S/16 (deit-small): the head's in_channels, Table 8's "hidden dim"
 model = dict(
     img_backbone=dict(arch='deit-small'),
-    pts_bbox_head=dict(in_channels=vit_width, embed_dims=vit_width))
+    pts_bbox_head=dict(in_channels=vit_width))

@@ -7,6 +7,7 @@ of that version, inside the nuImages dataroot (or ``out_dir``)::
 
     <dataroot>/samples/CAM_*/<name>.jpg                      nuImages images (read, never written)
     <out_dir>/semantic_labels/samples/CAM_*/<name>.png       labels
+    <out_dir>/semantic_labels/classes.txt                   the class names of the ids, one per line
     <out_dir>/semantic_splits/{train,val,mini}.txt          samples/CAM_*/<name> per line, per version
 
 Pixels are labelled as ``NuImages.get_segmentation`` does: surface masks (driveable surface, ego
@@ -14,7 +15,9 @@ vehicle) over the background, then the object masks in the order of their tokens
 an earlier one. Only the class mapping differs (:func:`~s3pt_mm.seg.classes.nuimages_class_id`).
 The annotations are indexed once instead of scanned per image, so converting the full dataset takes
 minutes rather than hours. Every file is written to a temporary name and renamed, so an interrupted
-conversion leaves only complete files, and a second run skips the labels that exist.
+conversion leaves only complete files, and a second run skips the labels that exist, after checking in
+``classes.txt`` that they were written for the same classes (labels of the former 12-class converter, with
+the ego vehicle as 255, must be rewritten with ``overwrite``).
 """
 import os.path as osp
 from collections import defaultdict
@@ -27,12 +30,13 @@ from nuimages.utils.utils import mask_decode
 from PIL import Image
 from tqdm import tqdm
 
-from ..seg.classes import nuimages_class_id
+from ..seg.classes import NUIMAGES_SEG_CLASSES, nuimages_class_id
 from ..utils.fileio import atomic_path, write_text_atomic
 from ..utils.nuscenes_constants import NUIMAGES_TABLES, NUIMAGES_VERSIONS, check_dataroot
 
 LABEL_DIR = 'semantic_labels'
 SPLIT_DIR = 'semantic_splits'
+CLASSES_RECORD = 'classes.txt'
 
 # (class id, nuImages mask record {'size': [H, W], 'counts': base64 RLE}) in drawing order.
 Layer = Tuple[int, dict]
@@ -107,12 +111,28 @@ def convert_version(dataroot: str, version: str, out_dir: Optional[str] = None, 
             jobs.append((path, sample_data['height'], sample_data['width'],
                          layers.get(sample_data['token'], [])))
     names.sort()
+    _check_class_record(osp.join(out_dir, LABEL_DIR, CLASSES_RECORD), kept=len(names) - len(jobs))
     with tqdm(total=len(jobs), desc=f'{version} labels', unit='img', disable=not progress) as bar:
         for _ in _run(jobs, workers):
             bar.update()
     write_text_atomic(osp.join(out_dir, SPLIT_DIR, split_name(version) + '.txt'),
                       ''.join(n + '\n' for n in names))
     return dict(images=len(names), written=len(jobs), skipped=len(names) - len(jobs))
+
+
+def _check_class_record(path: str, kept: int) -> None:
+    """Refuse to keep labels written for other classes; record the classes of the labels written now."""
+    expected = ''.join(name + '\n' for name in NUIMAGES_SEG_CLASSES)
+    found = None
+    if osp.isfile(path):
+        with open(path) as f:
+            found = f.read()
+    if kept and found != expected:
+        what = 'no class record' if found is None else f'classes {found.split()!r}'
+        raise ValueError(f'{path}: {kept} existing labels were written with {what}, not the current '
+                         f'{len(NUIMAGES_SEG_CLASSES)} classes; rerun with --overwrite to rewrite them')
+    if found != expected:
+        write_text_atomic(path, expected)
 
 
 def _run(jobs: list, workers: int) -> Iterator[None]:

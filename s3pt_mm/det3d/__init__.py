@@ -4,7 +4,7 @@ Importing this package registers, in mmdet3d's registries:
 
 * MODELS: ``PETR`` (detector), ``PETRHead``, ``PETRTransformerDecoder``, ``PositionEmbedding3D``,
   ``GridMask``, ``FrozenPretrainedViT``;
-* TASK_UTILS: ``HungarianAssigner3D``, ``BBox3DL1Cost``, ``NMSFreeCoder``;
+* TASK_UTILS: ``BBox3DL1Cost``, ``NMSFreeCoder`` (the matching is mmdet's ``HungarianAssigner``);
 * TRANSFORMS: ``MultiViewResizeCropFlip``, ``MultiViewGlobalRotScale``;
 * OPTIM_WRAPPER_CONSTRUCTORS: ``TrainableParamsOptimWrapperConstructor``.
 
@@ -18,7 +18,6 @@ from mmdet3d.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 from ..downstream import FrozenPretrainedViT, TrainableParamsOptimWrapperConstructor
 from .distance_eval import evaluate_distance_ranges
 from .grid_mask import GridMask
-from .hungarian_assigner_3d import HungarianAssigner3D
 from .match_costs import BBox3DL1Cost
 from .nms_free_coder import NMSFreeCoder
 from .petr import PETR
@@ -32,6 +31,6 @@ OPTIM_WRAPPER_CONSTRUCTORS.register_module(module=TrainableParamsOptimWrapperCon
 
 __all__ = [
     'PETR', 'PETRHead', 'PETRTransformerDecoder', 'PositionEmbedding3D', 'GridMask', 'FrozenPretrainedViT',
-    'HungarianAssigner3D', 'BBox3DL1Cost', 'NMSFreeCoder', 'MultiViewResizeCropFlip', 'MultiViewGlobalRotScale',
+    'BBox3DL1Cost', 'NMSFreeCoder', 'MultiViewResizeCropFlip', 'MultiViewGlobalRotScale',
     'TrainableParamsOptimWrapperConstructor', 'evaluate_distance_ranges'
 ]

@@ -2,8 +2,9 @@
 
 Pipeline of :meth:`PETRHead.forward` for features (B, N, C_in, h, w) of N cameras:
 
-1. a 1x1 convolution projects the features to ``embed_dims`` (the head's hidden dims: 384 / 768 for
-   ViT-S / ViT-B in the paper, Table 8);
+1. a 1x1 convolution (``input_proj``) projects the ``in_channels`` of the backbone (384 / 768 for ViT-S /
+   ViT-B: Table 8's "head hidden dim. 384/784") to the transformer's ``embed_dims`` (256, as mmdetection3d's
+   PETR, whose width is fixed there; configurable here);
 2. the keys' position embedding is PETR's 3D position embedding
    (:class:`~s3pt_mm.det3d.positional_encoding.PositionEmbedding3D`) plus an MLP of the (camera, row,
    column) sine embedding;
@@ -14,7 +15,9 @@ Pipeline of :meth:`PETRHead.forward` for features (B, N, C_in, h, w) of N camera
    ``sigmoid(offset + logit(reference point))`` mapped back to metres, so boxes come out as the codes of
    :class:`~s3pt_mm.det3d.nms_free_coder.NMSFreeCoder` (centre in metres).
 
-Training matches the queries to the ground truths of every layer with the Hungarian assigner and sums
+Decoder outputs that are not finite are zeroed before the branches (as the PETR port), so the Hungarian
+matching (mmdet's ``HungarianAssigner`` with ``FocalLossCost`` and :class:`BBox3DL1Cost`) always gets finite
+costs. Training matches the queries to the ground truths of every layer and sums
 focal loss (all queries) and weighted L1 on the codes (matched queries), normalised by the number of
 ground truths. Testing decodes the last layer's top scores (no NMS) into ``LiDARInstance3DBoxes``.
 """
@@ -40,7 +43,7 @@ class PETRHead(BaseModule):
     Args:
         num_classes (int): object classes.
         in_channels (int): channels of the image features.
-        embed_dims (int): hidden dims of the queries, tokens and decoder.
+        embed_dims (int): hidden dims of the queries, tokens and decoder (256 in the PETR port).
         num_query (int): object queries (900).
         num_reg_fcs (int): hidden layers of the classification / regression branches.
         decoder (dict): decoder config (``embed_dims`` is set here).
@@ -51,7 +54,7 @@ class PETRHead(BaseModule):
         loss_cls (dict): classification loss (sigmoid focal loss, background = ``num_classes``).
         loss_bbox (dict): regression loss on the codes.
         code_weights (list[float]): per-entry weights of the 10-entry code in the regression loss.
-        train_cfg (dict): ``assigner``: the Hungarian assigner config.
+        train_cfg (dict): ``assigner``: the Hungarian assigner config (``mmdet.HungarianAssigner``).
     """
 
     def __init__(self,
@@ -143,7 +146,7 @@ class PETRHead(BaseModule):
         key_pos = pos.permute(0, 1, 3, 4, 2).reshape(batch, views * h * w, dims)
         reference = self.reference_points.weight
         query_pos = self.query_embedding(sine_embed_3d(reference, dims // 2)).expand(batch, -1, -1)
-        hidden = self.decoder(query_pos, memory, key_pos, key_padding_mask=masks.flatten(1))
+        hidden = torch.nan_to_num(self.decoder(query_pos, memory, key_pos, key_padding_mask=masks.flatten(1)))
 
         logits = self.cls_branch(hidden)
         codes = self.reg_branch(hidden)

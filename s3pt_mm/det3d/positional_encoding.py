@@ -43,18 +43,20 @@ def uniform_depth_bins(depth_start, depth_max, num_bins):
 def frustum_points(feat_hw, pad_hw, depths):
     """Homogeneous camera-frustum points of a feature map, in the ``lidar2img`` image frame.
 
+    A feature cell ``(i, j)`` stands for the input pixel at its top-left corner,
+    ``u = j W / w``, ``v = i H / h``, as mmdetection3d's PETR (``projects/PETR``) places its frustum.
+
     Args:
         feat_hw (tuple[int, int]): feature map size ``(h, w)``.
         pad_hw (tuple[int, int]): padded network input size ``(H, W)`` the feature map covers.
         depths (Tensor): (D,) depths (metres).
 
     Returns:
-        Tensor: (h, w, D, 4) points ``(u d, v d, d, 1)`` with ``(u, v)`` the pixel coordinates of the
-        cell centre, ``u = (j + 0.5) W / w``, ``v = (i + 0.5) H / h``.
+        Tensor: (h, w, D, 4) points ``(u d, v d, d, 1)``.
     """
     (h, w), (pad_h, pad_w) = feat_hw, pad_hw
-    v = (torch.arange(h, dtype=depths.dtype, device=depths.device) + 0.5) * pad_h / h
-    u = (torch.arange(w, dtype=depths.dtype, device=depths.device) + 0.5) * pad_w / w
+    v = torch.arange(h, dtype=depths.dtype, device=depths.device) * pad_h / h
+    u = torch.arange(w, dtype=depths.dtype, device=depths.device) * pad_w / w
     v, u, d = torch.meshgrid(v, u, depths, indexing='ij')
     return torch.stack([u * d, v * d, d, torch.ones_like(d)], dim=-1)
 

@@ -7,7 +7,7 @@ Positions enter as additive embeddings of the attention queries and keys (``quer
 The output of every layer goes through a shared final LayerNorm and is returned (deep supervision).
 """
 import torch
-from mmengine.model import BaseModule
+from mmengine.model import BaseModule, xavier_init
 from torch import nn
 
 from mmdet3d.registry import MODELS
@@ -58,10 +58,18 @@ class PETRTransformerDecoder(BaseModule):
         self.post_norm = nn.LayerNorm(embed_dims)
 
     def init_weights(self):
-        """Xavier-uniform weight matrices, as DETR."""
-        for p in self.parameters():
-            if p.dim() > 1:
-                nn.init.xavier_uniform_(p)
+        """As mmdetection3d's PETR (DETR's init): every linear layer (attention output projections and the
+        feed-forward network) Xavier-uniform with zero bias; the attention input projections Xavier-uniform
+        with zero bias (PyTorch's own init of ``nn.MultiheadAttention``); LayerNorms at one and zero."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                xavier_init(module, distribution='uniform')
+            elif isinstance(module, nn.MultiheadAttention):
+                nn.init.xavier_uniform_(module.in_proj_weight)
+                nn.init.zeros_(module.in_proj_bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
 
     def forward(self, query_pos, memory, key_pos, key_padding_mask=None):
         """Decode the queries (their content starts at zero).

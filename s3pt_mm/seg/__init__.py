@@ -8,7 +8,7 @@ Importing this package (``custom_imports=dict(imports=['s3pt_mm.seg'])`` in the 
 * ``NuImagesSegDataset`` (DATASETS) - nuImages with the labels of
   ``tools/dataset_converters/nuimages_seg.py``;
 * ``PerClassIoUMetric`` and ``DomainTransferIoUMetric`` (METRICS) - per-class IoU in the logs, and
-  IoU over the classes nuImages and Cityscapes share (Table 3).
+  the domain-transfer IoU (Table 3: over all target classes, and over the classes both sets share).
 
 Label sets and mappings: :mod:`.classes`; learning-rate sweeps and result tables: :mod:`.results`. The
 labels come from :mod:`s3pt_mm.converters.nuimages_seg`. It never imports mmdet3d or the pre-training
@@ -17,8 +17,8 @@ models.
 from mmseg.registry import MODELS, OPTIM_WRAPPER_CONSTRUCTORS
 
 from ..downstream import FrozenPretrainedViT, TrainableParamsOptimWrapperConstructor
-from .classes import (CITYSCAPES_CLASSES, NUIMAGES_CATEGORY_TO_CLASS, NUIMAGES_SEG_CLASSES, SHARED_CLASSES,
-                      nuimages_class_id, shared_class_lut)
+from .classes import (CITYSCAPES_CLASSES, NUIMAGES_CATEGORY_TO_CLASS, NUIMAGES_SEG_CLASSES,
+                      NUIMAGES_SEG_CLASSES_12, SHARED_CLASSES, nuimages_class_id, shared_class_lut, transfer_lut)
 from .datasets import NuImagesSegDataset
 from .metrics import DomainTransferIoUMetric, PerClassIoUMetric
 
@@ -27,6 +27,7 @@ OPTIM_WRAPPER_CONSTRUCTORS.register_module(module=TrainableParamsOptimWrapperCon
 
 __all__ = [
     'FrozenPretrainedViT', 'NuImagesSegDataset', 'PerClassIoUMetric', 'DomainTransferIoUMetric',
-    'TrainableParamsOptimWrapperConstructor', 'NUIMAGES_SEG_CLASSES', 'NUIMAGES_CATEGORY_TO_CLASS',
-    'CITYSCAPES_CLASSES', 'SHARED_CLASSES', 'nuimages_class_id', 'shared_class_lut'
+    'TrainableParamsOptimWrapperConstructor', 'NUIMAGES_SEG_CLASSES', 'NUIMAGES_SEG_CLASSES_12',
+    'NUIMAGES_CATEGORY_TO_CLASS', 'CITYSCAPES_CLASSES', 'SHARED_CLASSES', 'nuimages_class_id', 'shared_class_lut',
+    'transfer_lut'
 ]

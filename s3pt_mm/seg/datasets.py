@@ -7,7 +7,10 @@ from .classes import NUIMAGES_SEG_CLASSES, NUIMAGES_SEG_PALETTE
 
 @DATASETS.register_module()
 class NuImagesSegDataset(BaseSegDataset):
-    """nuImages images with the converter's 12-class labels (ids 0-11, 255 ignored).
+    """nuImages images with the converter's 13-class labels (ids 0-12, 255 ignored).
+
+    The 12-class variant (ego vehicle ignored) is ``metainfo=dict(classes=NUIMAGES_SEG_CLASSES_12)``:
+    mmseg's ``label_map`` maps the ego vehicle's id 12 to 255 when the labels are loaded.
 
     ``ann_file`` is a split file of the converter (``semantic_splits/train.txt``), one
     ``samples/CAM_*/<name>`` per line; the image is ``<img_path>/<line>.jpg`` and the label

@@ -1,4 +1,5 @@
-"""PETR's box coding (encode / decode, NMS-free top-k decoding) and Hungarian assignment."""
+"""PETR's box coding (encode / decode, NMS-free top-k decoding) and its Hungarian assignment (mmdet's
+``HungarianAssigner`` with ``FocalLossCost`` and our ``BBox3DL1Cost``, as the PETR configs build it)."""
 import itertools
 import math
 
@@ -7,7 +8,16 @@ import torch
 from mmengine.structures import InstanceData
 
 pytest.importorskip('mmdet3d')
-from s3pt_mm.det3d import BBox3DL1Cost, HungarianAssigner3D, NMSFreeCoder  # noqa: E402
+from mmdet3d.registry import TASK_UTILS  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+from s3pt_mm.det3d import BBox3DL1Cost, NMSFreeCoder  # noqa: E402
+
+
+def hungarian_assigner(match_costs):
+    """The assigner of the PETR configs (configs/detection3d/_base_/petr_frozen_vit.py), built in mmdet3d's scope."""
+    init_default_scope('mmdet3d')
+    return TASK_UTILS.build(dict(type='mmdet.HungarianAssigner', match_costs=match_costs))
 
 
 def test_encode_by_hand():
@@ -61,7 +71,7 @@ def _instances(codes, logits=None, labels=None):
 
 
 def test_hungarian_assignment_known_optimum():
-    assigner = HungarianAssigner3D(match_costs=[dict(type='BBox3DL1Cost', weight=1.0)])
+    assigner = hungarian_assigner([dict(type='BBox3DL1Cost', weight=1.0)])
     codes = lambda xy: torch.tensor([[x, y] + [0.0] * 8 for x, y in xy])  # noqa: E731
     # Queries A (0, 0), B (1, 2), E (50, 50); ground truths C (1, 0) and D (-2, 0). L1 costs:
     # A-C 1, A-D 2, B-C 2, B-D 5. Taking the cheapest pair first (A-C) leaves B-D: 6 in total; the
@@ -75,7 +85,7 @@ def test_hungarian_assignment_known_optimum():
 
 def test_hungarian_assignment_matches_brute_force():
     generator = torch.Generator().manual_seed(1)
-    assigner = HungarianAssigner3D(match_costs=[
+    assigner = hungarian_assigner([
         dict(type='mmdet.FocalLossCost', weight=2.0), dict(type='BBox3DL1Cost', weight=0.25)])
     focal = assigner.match_costs[0]
     l1 = BBox3DL1Cost(weight=0.25)
@@ -98,7 +108,7 @@ def test_l1_cost_uses_first_eight_code_entries():
 
 
 def test_assignment_without_ground_truth():
-    assigner = HungarianAssigner3D(match_costs=[dict(type='BBox3DL1Cost')])
+    assigner = hungarian_assigner([dict(type='BBox3DL1Cost')])
     result = assigner.assign(_instances(torch.zeros(4, 10), logits=torch.zeros(4, 2)),
                              _instances(torch.zeros(0, 10), labels=torch.zeros(0, dtype=torch.long)))
     assert result.gt_inds.tolist() == [0, 0, 0, 0] and result.labels.tolist() == [-1] * 4

@@ -37,9 +37,11 @@ def test_lid_depth_bins_by_hand():
 def test_frustum_points_by_hand():
     points = frustum_points((2, 3), (32, 48), torch.tensor([2.0, 4.0]))
     assert points.shape == (2, 3, 2, 4)
-    # Cell (row 1, column 2) of a stride-16 map: centre u = 2.5 * 16 = 40, v = 1.5 * 16 = 24.
-    assert torch.equal(points[1, 2, 1], torch.tensor([40.0 * 4, 24.0 * 4, 4.0, 1.0]))
-    assert torch.equal(points[0, 0, 0], torch.tensor([8.0 * 2, 8.0 * 2, 2.0, 1.0]))
+    # mmdetection3d's PETR places cell (i, j) of a stride-16 map at the pixel of its top-left corner,
+    # u = j * 48 / 3 = 16 j, v = i * 32 / 2 = 16 i (projects/PETR: arange(W) * pad_w / W, not + 0.5).
+    assert torch.equal(points[1, 2, 1], torch.tensor([32.0 * 4, 16.0 * 4, 4.0, 1.0]))
+    assert torch.equal(points[0, 0, 0], torch.tensor([0.0, 0.0, 2.0, 1.0]))
+    assert torch.equal(points[0, 1, 0], torch.tensor([16.0 * 2, 0.0, 2.0, 1.0]))
 
 
 def test_lidar2img_inversion_by_hand():
@@ -47,16 +49,17 @@ def test_lidar2img_inversion_by_hand():
     depths = torch.tensor([2.0, 10.0])
     lidar = image_to_lidar(frustum_points((2, 2), (40, 100), depths), lidar2img)
     assert lidar.shape == (1, 1, 2, 2, 2, 3)
-    # Cell (0, 1): u = 1.5 * 50 = 75, v = 0.5 * 20 = 10. At depth d: camera point
-    # ((u - 50) d / 100, (v - 20) d / 100, d); LiDAR x = d + 0.5, y = -cam x, z = 1.5 - cam y.
+    # Cell (1, 1): corner u = 1 * 50 = 50, v = 1 * 20 = 20, the principal point. At depth d: camera point
+    # (0, 0, d); LiDAR x = d + 0.5, y = 0, z = 1.5. Cell (0, 1): u = 50, v = 0: camera point
+    # (0, -20 d / 100, d); LiDAR z = 1.5 + 20 d / 100.
     for k, d in enumerate(depths.tolist()):
-        expected = torch.tensor([d + 0.5, -(75 - 50) * d / 100, 1.5 + (20 - 10) * d / 100])
-        assert torch.allclose(lidar[0, 0, 0, 1, k], expected, atol=1e-5)
+        assert torch.allclose(lidar[0, 0, 1, 1, k], torch.tensor([d + 0.5, 0.0, 1.5]), atol=1e-5)
+        assert torch.allclose(lidar[0, 0, 0, 1, k], torch.tensor([d + 0.5, 0.0, 1.5 + 20 * d / 100]), atol=1e-5)
     # And the lifted points project back to their pixels and depths.
     homog = torch.cat([lidar, torch.ones_like(lidar[..., :1])], -1).double()
     image = torch.einsum('ij,hwdj->hwdi', lidar2img[0, 0], homog[0, 0])
     assert torch.allclose(image[..., 2], depths.double().expand(2, 2, 2), atol=1e-5)
-    assert torch.allclose(image[0, 1, :, 0] / image[0, 1, :, 2], torch.full((2, ), 75.0, dtype=torch.float64))
+    assert torch.allclose(image[0, 1, :, 0] / image[0, 1, :, 2], torch.full((2, ), 50.0, dtype=torch.float64))
 
 
 def test_lidar2img_from_meta():

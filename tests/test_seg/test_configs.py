@@ -1,12 +1,15 @@
-"""The segmentation configs follow the paper's protocol (A.2.1) and mmseg's own Segmenter configs."""
+"""The segmentation configs follow the paper's protocol (A.2.1) and mmseg's own Segmenter configs; the
+learning-rate sweep runs them at the batch their learning rates are for."""
 import functools
+import importlib.util
+import re
 from pathlib import Path
 
 import mmseg
 import pytest
 from mmengine.config import Config
 
-from s3pt_mm.seg.classes import CITYSCAPES_CLASSES, NUIMAGES_SEG_CLASSES
+from s3pt_mm.seg.classes import CITYSCAPES_CLASSES, NUIMAGES_SEG_CLASSES, NUIMAGES_SEG_CLASSES_12
 from tests.helpers import ROOT
 
 SEG = ROOT / 'configs' / 'segmentation'
@@ -126,3 +129,43 @@ def test_transfer_configs_test_the_source_model_on_the_target(source, target, ar
     assert cfg.test_dataloader.dataset == train_config(target, arch, head).test_dataloader.dataset
     assert cfg.test_evaluator.type == 'DomainTransferIoUMetric'
     assert (cfg.test_evaluator.source, cfg.test_evaluator.target) == (source, target)
+
+
+@pytest.mark.parametrize('dataset,arch,head', CASES)
+def test_base_batch_is_the_config_names_gpus_x_batch(dataset, arch, head):
+    """``8xb1`` in the name (mmseg's Segmenter convention): the learning rates are for a total batch of 8."""
+    path = DATASETS[dataset][0].format(arch=arch, head=head)
+    gpus, per_gpu = map(int, re.search(r'_(\d+)xb(\d+)-', path).groups())
+    cfg = load(path)
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.auto_scale_lr.base_batch_size == gpus * per_gpu and not cfg.auto_scale_lr.enable
+
+
+def test_twelve_class_variant_config():
+    cfg = Config.fromfile(str(ROOT / 'configs/segmentation/_base_/nuimages_12classes.py'))
+    assert tuple(cfg.classes) == NUIMAGES_SEG_CLASSES_12 and cfg.model.decode_head.num_classes == 12
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        assert tuple(cfg[loader].dataset.metainfo.classes) == NUIMAGES_SEG_CLASSES_12
+
+
+def _sweep_tool():
+    spec = importlib.util.spec_from_file_location('seg_lr_sweep', ROOT / 'tools' / 'seg_lr_sweep.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_sweep_runs_at_the_configs_total_batch(capsys):
+    sweep = _sweep_tool()
+    config = str(SEG / DATASETS['nuimages'][0].format(arch='s16', head='linear'))
+
+    def args(gpus=None, auto_scale_lr=False, cfg_options=None):
+        return sweep.argparse.Namespace(config=config, gpus=gpus, auto_scale_lr=auto_scale_lr,
+                                        cfg_options=cfg_options)
+
+    assert sweep.resolve_gpus(args()) == 8  # 8xb1
+    with pytest.raises(SystemExit, match='1 GPU.* = batch 1, but the learning rates are for .* 8; use --gpus 8'):
+        sweep.resolve_gpus(args(gpus=1))
+    assert sweep.resolve_gpus(args(gpus=1, auto_scale_lr=True)) == 1
+    assert 'scales each rate by 1/8' in capsys.readouterr().out
+    assert sweep.resolve_gpus(args(cfg_options=['train_dataloader.batch_size=4'])) == 2

@@ -132,6 +132,7 @@ test_dataloader = val_dataloader
 train_cfg = dict(max_iters=2, val_interval=2)
 param_scheduler = [dict(type='PolyLR', eta_min=1e-4, power=0.9, begin=0, end=2, by_epoch=False)]
 default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=2))
+auto_scale_lr = dict(base_batch_size=2)  # the lr is meant for this run's batch (1 process x 2)
 # several runs in one process: mmseg's runtime names its visualizer 'visualizer', one instance per name
 visualizer = dict(name={Path(path).stem!r})
 """)
@@ -187,7 +188,10 @@ def test_domain_transfer(trained, nuimages_seg, cityscapes_root, tmp_path, sourc
     checkpoint = os.path.join(trained[source, 'linear'], 'iter_2.pth')
     work_dir = str(tmp_path / 'test')
     metrics = test_tool.main([config, checkpoint, '--work-dir', work_dir])
-    assert [k[4:] for k in metrics if k.startswith('IoU.')] == list(SHARED_CLASS_NAMES)
+    target_classes = {'cityscapes': CITYSCAPES_CLASSES, 'nuimages': NUIMAGES_SEG_CLASSES}[target]
+    assert [k[4:] for k in metrics if k.startswith('IoU.')] == list(target_classes)  # the headline
+    assert [k[11:] for k in metrics if k.startswith('IoU_shared.')] == list(SHARED_CLASS_NAMES)
+    assert 0.0 <= metrics['mIoU_shared'] <= 100.0
     assert final_metrics(work_dir)['mIoU'] == metrics['mIoU']  # the test JSON log
 
 
@@ -242,10 +246,10 @@ def test_interrupted_sweep_run_resumes(tmp_path):
     run_dir.mkdir(parents=True)
     (run_dir / 'last_checkpoint').write_text(str(run_dir / 'iter_2.pth'))
     args = sweep_tool.argparse.Namespace(config='c.py', checkpoint='pre.pth', which='teacher', cfg_options=None,
-                                         gpus=2, work_dir=str(tmp_path / 'sweep'))
+                                         gpus=2, auto_scale_lr=True, work_dir=str(tmp_path / 'sweep'))
     command = sweep_tool.train_command(args, 3e-4, str(run_dir))
     assert command[1:3] == ['-m', 'torch.distributed.run'] and command[-2:] == ['--launcher', 'pytorch']
-    assert '--resume' in command
+    assert '--resume' in command and '--auto-scale-lr' in command
     assert 'model.backbone.checkpoint=pre.pth' in command
 
 

@@ -6,12 +6,14 @@
 Reads the official release with the nuImages devkit and writes, next to it (or under --out-dir):
 
     semantic_labels/samples/CAM_*/<name>.png    uint8 class ids, 255 = ignored
+    semantic_labels/classes.txt                 the class of each id
     semantic_splits/train.txt, val.txt          one image per line (samples/CAM_*/<name>)
 
-Classes (ids 0-11): background, driveable surface, car, truck, trailer, bus, construction vehicle,
-bicycle, motorcycle, pedestrian, traffic cone, barrier; the mapping from nuImages categories is
-documented in s3pt_mm/seg/classes.py and docs/segmentation.md. Interrupted runs resume: existing labels
-are kept unless --overwrite.
+Classes (ids 0-12): background, driveable surface, car, truck, trailer, bus, construction vehicle,
+bicycle, motorcycle, pedestrian, traffic cone, barrier, ego vehicle; the mapping from nuImages categories
+is documented in s3pt_mm/seg/classes.py and docs/segmentation.md (the 12-class variant is selected in the
+dataset config, from the same labels). Interrupted runs resume: existing labels are kept unless
+--overwrite (and refused if classes.txt shows they were written for other classes).
 """
 import argparse
 import sys

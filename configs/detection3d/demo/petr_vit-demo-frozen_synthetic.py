@@ -15,7 +15,7 @@ model = dict(
         img_size=img_size),
     pts_bbox_head=dict(
         in_channels=vit_width,
-        embed_dims=vit_width,
+        embed_dims=vit_width,  # the transformer scaled down with the ViT (the paper's configs: 256)
         num_query=100,
         decoder=dict(num_layers=3, feedforward_channels=512),
         position_embedding=dict(depth_num=16)))
@@ -49,7 +49,7 @@ param_scheduler = [
          convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=7, eta_min=3e-8, begin=5, end=12, by_epoch=True,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingMomentum', T_max=5, eta_min=0.85, begin=0, end=5, by_epoch=True,
+    dict(type='CosineAnnealingMomentum', T_max=5, eta_min=0.85 / 0.95, begin=0, end=5, by_epoch=True,
          convert_to_iter_based=True),
     dict(type='CosineAnnealingMomentum', T_max=7, eta_min=1.0, begin=5, end=12, by_epoch=True,
          convert_to_iter_based=True),

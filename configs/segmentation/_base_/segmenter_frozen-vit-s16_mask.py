@@ -41,3 +41,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(lr=8e-4, weight_decay=0.0),
     constructor='TrainableParamsOptimWrapperConstructor')
+# The learning rates of the sweep are for mmseg's Segmenter batch: 8 GPUs x 1 image ("8xb1") = 8. A run
+# with another total batch (GPUs x train_dataloader.batch_size) scales the rate linearly with
+# tools/train.py --auto-scale-lr; tools/seg_lr_sweep.py refuses a mismatch without it.
+auto_scale_lr = dict(enable=False, base_batch_size=8)

@@ -5,6 +5,6 @@ _base_ = ['../_base_/segmenter_frozen-vit-s16_linear.py', '../_base_/nuimages_51
 crop_size = (512, 512)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    decode_head=dict(num_classes=12),
+    decode_head=dict(num_classes=13),
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(480, 480)))
 train_dataloader = dict(batch_size=1)
