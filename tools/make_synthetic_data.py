@@ -2,7 +2,7 @@
 
     python tools/make_synthetic_data.py OUT_DIR [--seed S] [--scenes N] [--samples-per-scene K]
                                         [--image-size H W] [--lidar-azimuth-step DEG] [--overwrite]
-                                        [--preview PNG]
+                                        [--preview PNG|JPG]
 
 Writes ``OUT_DIR/nuscenes`` (``NuScenes(version='v1.0-mini', dataroot=OUT_DIR/nuscenes)``) and
 ``OUT_DIR/nuimages`` (``NuImages(version='v1.0-mini' | 'v1.0-train' | 'v1.0-val', ...)``). The output
@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from s3pt_mm.synthetic import SyntheticConfig, generate_synthetic_dataset, plan_nuscenes, render_camera
-from s3pt_mm.utils.fileio import write_png_atomic
+from s3pt_mm.utils.fileio import write_jpeg_atomic, write_png_atomic
 
 PREVIEW_CAMERAS = ('CAM_FRONT_LEFT', 'CAM_FRONT', 'CAM_FRONT_RIGHT')
 
@@ -46,7 +46,7 @@ def parse_args(argv=None):
     parser.add_argument('--objects-per-scene', type=int, default=24,
                         help='random objects per scene besides the guaranteed ones (default: 24)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing non-empty OUT_DIR')
-    parser.add_argument('--preview', metavar='PNG', help='also write a picture of the first key frames here')
+    parser.add_argument('--preview', metavar='PNG', help='also write a picture of the first key frames here (PNG, or JPEG by the extension)')
     return parser.parse_args(argv)
 
 
@@ -65,7 +65,11 @@ def main(argv=None) -> int:
           f'({config.image_size[0]}x{config.image_size[1]} images) to {args.out_dir}/nuscenes and '
           f'{args.out_dir}/nuimages in {time.time() - start:.1f} s')
     if args.preview:
-        write_png_atomic(args.preview, preview(config))
+        picture = preview(config)
+        if args.preview.lower().endswith(('.jpg', '.jpeg')):
+            write_jpeg_atomic(args.preview, picture, quality=92)
+        else:
+            write_png_atomic(args.preview, picture)
         print(f'Wrote the preview {args.preview}')
     return 0
 
