@@ -149,8 +149,10 @@ def measure(teachers: Sequence[Tuple[str, str]], data_root: str, *, random_init:
                 per_image[name, label].append(score_image(labels, gt_tokens, distances))
                 row.append(caption(overlay_labels(item.image, labels), f'{name} | {label}'))
             if index == figure_index:
-                shown = caption(overlay_labels(item.image, item.instances + 1, 0.6, ignore_index=0),
-                                'ground-truth instances')
+                # Consecutive ids (background 0, not drawn), so that neighbouring objects get distinct colours.
+                shown = np.unique(item.instances, return_inverse=True)[1].reshape(item.instances.shape)
+                shown += int(item.instances.min() != BACKGROUND)
+                shown = caption(overlay_labels(item.image, shown, 0.6, ignore_index=0), 'ground-truth instances')
                 figure_rows.append([caption(item.image, item.name.split('/')[-1][:40]), shown] + row)
     if not per_image:
         raise ValueError(f'no images in the info file of {data_root}')

@@ -49,6 +49,7 @@ def test_cluster_quality_tool_writes_table_and_picture(pretrain_data_root, synth
     assert picture is not None and picture.shape[0] > 2 * 90 and picture.std() > 10
 
 
+@pytest.mark.slow
 def test_colour_baseline_tool(synthetic_data_root, tmp_path):
     from s3pt_mm.converters.nuimages_seg import convert_version
     images = str(synthetic_data_root / 'nuimages')
