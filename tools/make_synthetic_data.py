@@ -46,7 +46,8 @@ def parse_args(argv=None):
     parser.add_argument('--objects-per-scene', type=int, default=24,
                         help='random objects per scene besides the guaranteed ones (default: 24)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing non-empty OUT_DIR')
-    parser.add_argument('--preview', metavar='PNG', help='also write a picture of the first key frames here (PNG, or JPEG by the extension)')
+    parser.add_argument('--preview', metavar='FILE',
+                        help='also write a picture of the first key frames here (PNG, or JPEG for .jpg / .jpeg)')
     return parser.parse_args(argv)
 
 
