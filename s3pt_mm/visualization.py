@@ -47,14 +47,51 @@ def overlay_labels(image, labels, alpha=0.5, palette=None, ignore_index=None):
     return out
 
 
-@torch.no_grad()
-def teacher_clusters(backbone, image, depth, *, num_clusters, num_iters, depth_alpha, height=224,
-                     patch_size=16, data_preprocessor=None, seed=0):
-    """Spatial clusters of one image's tokens, as the paper computes them for training.
+#: (name, clusters, Sinkhorn iterations, depth weight) of the spatial clustering settings compared in the
+#: pictures and in tools/cluster_quality.py: CrIBo (Table 6), S3PT without and with its depth term (Table 7).
+CLUSTER_SETTINGS = (('CrIBo: 32 clusters, 5 SK iters', 32, 5, 0.0),
+                    ('S3PT: 128 clusters, 1 SK iter, no depth', 128, 1, 0.0),
+                    ('S3PT: 128 clusters, 1 SK iter, depth 4', 128, 1, 4.0))
 
-    The image is resized to ``height`` x (width keeping the aspect ratio, rounded to the patch size);
-    the tokens of this single view, their positions in original pixels and their depths go through
-    :func:`spatial_clustering` with the given settings.
+
+def build_teacher(checkpoint, random_init=False, seed=0):
+    """Teacher ViT (eval mode), data preprocessor and patch size of a pre-training checkpoint (its config
+    is in its meta). ``random_init``: the same architecture with freshly initialised weights (``seed``),
+    the floor a pre-training has to beat."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.models  # noqa: F401
+    from s3pt_mm.utils.checkpoint import load_backbone_state_dict
+    from s3pt_mm.utils.compat import load_trusted_checkpoint
+    meta = load_trusted_checkpoint(checkpoint, map_location='cpu').get('meta', {})
+    if 'cfg' not in meta:
+        raise SystemExit(f'{checkpoint}: no config in the checkpoint meta (not an mmengine Runner '
+                         'checkpoint of pre-training)')
+    cfg = Config.fromstring(meta['cfg'], '.py')
+    torch.manual_seed(seed)
+    backbone = MODELS.build(cfg.model.backbone)
+    if random_init:
+        backbone.init_weights()
+    else:
+        backbone.load_state_dict(load_backbone_state_dict(checkpoint, 'teacher'))
+    backbone.eval()  # (mmpretrain's ViT.train() returns None, so no chaining)
+    return backbone, MODELS.build(cfg.model.data_preprocessor), cfg.model.backbone.patch_size
+
+
+def view_size(image_shape, height, patch_size):
+    """(width, height) the image is resized to for the teacher: ``height`` x the aspect-kept width rounded
+    to the patch size."""
+    h0, w0 = image_shape[:2]
+    return max(patch_size, int(round(w0 * height / h0 / patch_size)) * patch_size), height
+
+
+@torch.no_grad()
+def teacher_tokens(backbone, image, depth, *, height=224, patch_size=16, data_preprocessor=None):
+    """The teacher's tokens of one image, with their positions and depths as the training clusters them.
+
+    The image is resized to :func:`view_size`; ``TokenGeometry`` gives every token its position in
+    original pixels and its depth (0 = unknown).
 
     Args:
         backbone: mmpretrain ViT (``out_type='raw'``, [CLS] first) in eval mode.
@@ -62,10 +99,10 @@ def teacher_clusters(backbone, image, depth, *, num_clusters, num_iters, depth_a
         data_preprocessor: mmpretrain SelfSupDataPreprocessor of the pre-training config.
 
     Returns:
-        np.ndarray: (rows, cols) labels of the token grid.
+        tuple: tokens (1, N, C), positions (1, N, 2), depths (1, N) tensors and the (rows, cols) token grid.
     """
     h0, w0 = image.shape[:2]
-    width = max(patch_size, int(round(w0 * height / h0 / patch_size)) * patch_size)
+    width, height = view_size(image.shape, height, patch_size)
     view = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
     results = dict(img=view, view_to_orig=np.array([[w0 / width, 0, 0], [0, h0 / height, 0]]))
     if depth is not None:
@@ -76,11 +113,30 @@ def teacher_clusters(backbone, image, depth, *, num_clusters, num_iters, depth_a
         inputs = data_preprocessor(dict(inputs=[inputs], data_samples=None), training=False)['inputs'][0]
     tokens = backbone(inputs.float())[-1][:, 1:]
     depths = torch.from_numpy(np.where(geometry['token_depth_valid'], geometry['token_depths'], 0))[None]
+    return (tokens, torch.from_numpy(geometry['token_positions'])[None], depths,
+            (height // patch_size, width // patch_size))
+
+
+def cluster_tokens(tokens, positions, depths, grid, *, num_clusters, num_iters, depth_alpha, seed=0):
+    """:func:`spatial_clustering` of one image's tokens (from :func:`teacher_tokens`); (rows, cols) labels."""
     labels = spatial_clustering(
-        tokens, torch.from_numpy(geometry['token_positions'])[None], depths if depth_alpha > 0 else None,
-        num_clusters=num_clusters, num_iters=num_iters, depth_alpha=depth_alpha,
-        generator=torch.Generator().manual_seed(seed))
-    return labels[0].reshape(height // patch_size, width // patch_size).numpy()
+        tokens, positions, depths if depth_alpha > 0 else None, num_clusters=num_clusters, num_iters=num_iters,
+        depth_alpha=depth_alpha, generator=torch.Generator().manual_seed(seed))
+    return labels[0].reshape(grid).numpy()
+
+
+def teacher_clusters(backbone, image, depth, *, num_clusters, num_iters, depth_alpha, height=224,
+                     patch_size=16, data_preprocessor=None, seed=0):
+    """Spatial clusters of one image's tokens, as the paper computes them for training: the tokens of
+    this single view (:func:`teacher_tokens`) through :func:`spatial_clustering` with the given settings.
+
+    Returns:
+        np.ndarray: (rows, cols) labels of the token grid.
+    """
+    *inputs, grid = teacher_tokens(backbone, image, depth, height=height, patch_size=patch_size,
+                                   data_preprocessor=data_preprocessor)
+    return cluster_tokens(*inputs, grid, num_clusters=num_clusters, num_iters=num_iters, depth_alpha=depth_alpha,
+                          seed=seed)
 
 
 def caption(image, text):

@@ -26,10 +26,6 @@ import numpy as np
 
 from s3pt_mm.utils.cli import name_and_path
 
-# (label, clusters, Sinkhorn iterations, depth weight) of CrIBo (Table 6) and S3PT (Table 7)
-SETTINGS = (('CrIBo: 32 clusters, 5 SK iters', 32, 5, 0.0),
-            ('S3PT: 128 clusters, 1 SK iter, depth 4', 128, 1, 4.0))
-
 
 def load_entry(args):
     info = args.info or osp.join(args.data_root, 's3pt_infos_pretrain_val.pkl')
@@ -50,33 +46,15 @@ def load_entry(args):
     return entry, image, depth
 
 
-def build_teacher(checkpoint):
-    """Teacher ViT and data preprocessor of a pre-training checkpoint (its config is in its meta)."""
-    from mmengine.config import Config
-    from mmpretrain.registry import MODELS
-
-    import s3pt_mm.models  # noqa: F401
-    from s3pt_mm.utils.checkpoint import load_backbone_state_dict
-    from s3pt_mm.utils.compat import load_trusted_checkpoint
-    meta = load_trusted_checkpoint(checkpoint, map_location='cpu').get('meta', {})
-    if 'cfg' not in meta:
-        raise SystemExit(f'{checkpoint}: no config in the checkpoint meta (not an mmengine Runner '
-                         'checkpoint of pre-training)')
-    cfg = Config.fromstring(meta['cfg'], '.py')
-    backbone = MODELS.build(cfg.model.backbone)
-    backbone.load_state_dict(load_backbone_state_dict(checkpoint, 'teacher'))
-    backbone.eval()  # (mmpretrain's ViT.train() returns None, so no chaining)
-    return backbone, MODELS.build(cfg.model.data_preprocessor), cfg.model.backbone.patch_size
-
-
 def cmd_clusters(args):
-    from s3pt_mm.visualization import caption, grid, overlay_labels, teacher_clusters
+    from s3pt_mm.visualization import (CLUSTER_SETTINGS, build_teacher, caption, grid, overlay_labels,
+                                       teacher_clusters)
     _, image, depth = load_entry(args)
     rows = []
     for name, path in args.checkpoint:
         backbone, preprocessor, patch = build_teacher(path)
         row = []
-        for label, clusters, iters, beta in SETTINGS:
+        for label, clusters, iters, beta in (CLUSTER_SETTINGS[0], CLUSTER_SETTINGS[-1]):
             labels = teacher_clusters(backbone, image, depth, num_clusters=clusters, num_iters=iters,
                                       depth_alpha=beta, height=args.height, patch_size=patch,
                                       data_preprocessor=preprocessor)

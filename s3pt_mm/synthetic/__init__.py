@@ -23,10 +23,12 @@ or ``python tools/make_synthetic_data.py data/synthetic``.
 """
 from .generate import generate_synthetic_dataset, load_config
 from .nuimages_writer import sample_data_token, semantic_map
+from .nuscenes_writer import nuscenes_sample_data_token
 from .plan import SyntheticConfig, plan_nuimages, plan_nuscenes
 from .render import render_camera
 from .sensors import scan_lidar
 from .world import build_world
 
 __all__ = ['generate_synthetic_dataset', 'load_config', 'SyntheticConfig', 'plan_nuscenes', 'plan_nuimages',
-           'build_world', 'render_camera', 'scan_lidar', 'semantic_map', 'sample_data_token']
+           'build_world', 'render_camera', 'scan_lidar', 'semantic_map', 'sample_data_token',
+           'nuscenes_sample_data_token']

@@ -53,6 +53,11 @@ def _describe(plan: ScenePlan) -> str:
     return f'Synthetic street, ego {plan.world.ego_speed:.1f} m/s, {content}'
 
 
+def nuscenes_sample_data_token(seed: int, plan: ScenePlan, k: int, channel: str) -> str:
+    """Token of the ``channel`` sample_data (a camera image or the LiDAR sweep) of keyframe ``k`` of a scene."""
+    return make_token('nuscenes', seed, 'sample_data', plan.index, k, channel)
+
+
 def _link(records: List[dict]) -> None:
     """Fill the prev / next tokens of a time-ordered list of records."""
     for i, record in enumerate(records):
@@ -137,7 +142,7 @@ def _write_scene(root: Path, tables: _Tables, plan: ScenePlan, tick: Callable[[]
         scan.points.tofile(root / filename)
         files.append((LIDAR_CHANNEL, filename, 'pcd', 0, 0))
         for channel, filename, fileformat, height, width in files:
-            sd_token = token('sample_data', plan.index, k, channel)
+            sd_token = nuscenes_sample_data_token(tables.seed, plan, k, channel)
             rows['ego_pose'].append({'token': sd_token, 'translation': ego.translation.tolist(),
                                      'rotation': ego.quaternion.tolist(), 'timestamp': timestamp})
             sample_data[channel].append({

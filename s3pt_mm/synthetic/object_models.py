@@ -5,9 +5,12 @@ y to the left along the width ``w``, z up along the height ``h``; sizes are ``(w
 Every part lies inside ``[-l/2, l/2] x [-w/2, w/2] x [-h/2, h/2]``, so LiDAR returns and pixels of an
 object always fall inside its annotation box.
 
-Appearance: each class has its own palette and surface patterns; an instance draws a palette colour
-with an optional small jitter, so identical-looking instances (e.g. two white cars of the same model at
-different depths, the situation of the S3PT paper's Figure 1) occur naturally.
+Appearance: every vehicle class (car, truck, bus, trailer, construction vehicle, motorcycle) draws its
+paint from ONE shared palette (:data:`VEHICLE_PALETTE`) with a per-instance jitter of brightness and tint,
+so the colour of a vehicle does not tell its class; cars come in body variants (sedan, hatchback, van
+proportions). Every part carries a texture amplitude (grime, paint and material noise, evaluated by
+:mod:`.materials`). Identical-looking instances (two cars of the same model and paint at different
+depths, the situation of the S3PT paper's Figure 1) still occur: see :func:`.world.build_world`.
 """
 import dataclasses
 from dataclasses import dataclass
@@ -24,17 +27,16 @@ Colour = Tuple[float, float, float]
 GLASS: Colour = (0.10, 0.13, 0.17)
 TYRE: Colour = (0.05, 0.05, 0.05)
 WHITE: Colour = (0.92, 0.92, 0.90)
-CAR_PALETTE: List[Colour] = [
-    (0.88, 0.88, 0.86), (0.66, 0.67, 0.69), (0.08, 0.08, 0.09), (0.35, 0.36, 0.38),
-    (0.62, 0.08, 0.07), (0.12, 0.22, 0.50), (0.10, 0.28, 0.18), (0.72, 0.64, 0.50)]
-TRUCK_PALETTE: List[Colour] = [(0.85, 0.85, 0.83), (0.15, 0.30, 0.60), (0.70, 0.12, 0.10), (0.20, 0.45, 0.25)]
-BUS_PALETTE: List[Colour] = [(0.80, 0.15, 0.12), (0.20, 0.45, 0.75), (0.90, 0.90, 0.88), (0.25, 0.55, 0.30)]
+#: Paint shared by all vehicle classes: whites, greys, black, reds, blues, greens, yellows, orange, beige, brown.
+VEHICLE_PALETTE: List[Colour] = [
+    (0.88, 0.88, 0.86), (0.66, 0.67, 0.69), (0.08, 0.08, 0.09), (0.35, 0.36, 0.38), (0.62, 0.08, 0.07),
+    (0.12, 0.22, 0.50), (0.10, 0.28, 0.18), (0.72, 0.64, 0.50), (0.95, 0.72, 0.05), (0.95, 0.50, 0.10),
+    (0.20, 0.45, 0.75), (0.25, 0.55, 0.30), (0.45, 0.28, 0.16), (0.55, 0.12, 0.35)]
 CLOTHES: List[Colour] = [(0.10, 0.12, 0.30), (0.55, 0.10, 0.10), (0.85, 0.85, 0.80), (0.20, 0.20, 0.22),
                          (0.30, 0.45, 0.20), (0.75, 0.60, 0.20), (0.45, 0.30, 0.55)]
 SKIN: List[Colour] = [(0.93, 0.76, 0.62), (0.78, 0.57, 0.42), (0.55, 0.37, 0.25), (0.35, 0.23, 0.16)]
 VEST: Colour = (1.00, 0.55, 0.05)
 CONE_ORANGE: Colour = (1.00, 0.35, 0.05)
-CONSTRUCTION_YELLOW: Colour = (0.95, 0.72, 0.05)
 
 
 @dataclass(frozen=True)
@@ -43,8 +45,9 @@ class Part:
 
     A box spans ``centre +- half``; a cylinder has a vertical axis through ``centre``, radius
     ``half[0]`` (``half[1]`` equals it) and half height ``half[2]``. ``pattern`` with ``colour2`` and
-    ``band`` (fractions of the part height) describe the surface texture; ``reflectivity`` in [0, 1]
-    scales the LiDAR intensity.
+    ``band`` (fractions of the part height) describe the surface pattern, ``texture`` the amplitude of
+    its multiplicative albedo noise (0: flat colour) and ``window_grid`` the (horizontal, storey)
+    spacing of :data:`FACADE` windows in metres; ``reflectivity`` in [0, 1] scales the LiDAR intensity.
     """
 
     kind: int
@@ -55,6 +58,8 @@ class Part:
     colour2: Colour = (0.0, 0.0, 0.0)
     band: Tuple[float, float] = (0.0, 0.0)
     reflectivity: float = 0.25
+    texture: float = 0.2
+    window_grid: Tuple[float, float] = (3.0, 3.3)
 
 
 def box(x0, x1, y0, y1, z0, z1, colour, **kwargs) -> Part:
@@ -68,11 +73,11 @@ def cylinder(x, y, radius, z0, z1, colour, **kwargs) -> Part:
     return Part(CYLINDER, (x, y, (z0 + z1) / 2), (radius, radius, (z1 - z0) / 2), tuple(colour), **kwargs)
 
 
-def pick_colour(rng: np.random.Generator, palette: List[Colour], jitter: float = 0.08) -> Colour:
-    """A palette colour; half of the instances get a small brightness jitter, the others none."""
+def pick_colour(rng: np.random.Generator, palette: List[Colour] = VEHICLE_PALETTE, jitter: float = 0.15,
+                tint: float = 0.05) -> Colour:
+    """A palette colour scaled by a brightness jitter (``1 +- jitter``) and a per-channel tint (``+- tint``)."""
     colour = np.array(palette[rng.integers(len(palette))])
-    if rng.random() < 0.5:
-        colour = colour * (1.0 + rng.uniform(-jitter, jitter))
+    colour = colour * (1.0 + rng.uniform(-jitter, jitter)) + rng.uniform(-tint, tint, size=3)
     return tuple(np.clip(colour, 0.0, 1.0).tolist())
 
 
@@ -100,19 +105,21 @@ def _person(x, z0, height, half_width, rng, torso_colour=None) -> List[Part]:
 
 
 def car(size, rng, rider=False) -> List[Part]:
+    """A car body and a glazed cabin whose extent draws the body variant: sedan, hatchback or van."""
     w, l, h = size
-    colour = pick_colour(rng, CAR_PALETTE)
-    z_belt = -h / 2 + 0.58 * h
+    colour = pick_colour(rng)
+    cabin_rear, cabin_front = rng.choice([(-0.38, 0.16), (-0.47, 0.12), (-0.48, 0.30)])
+    z_belt = -h / 2 + rng.uniform(0.5, 0.62) * h
     return _wheels(w, h, 0.32, (-0.31 * l, 0.31 * l)) + [
         box(-l / 2, l / 2, -w / 2, w / 2, -h / 2 + 0.25, z_belt, colour, reflectivity=0.3),
-        box(-0.38 * l, 0.16 * l, -0.45 * w, 0.45 * w, z_belt, h / 2, colour, pattern=BANDS, colour2=GLASS,
-            band=(0.0, 0.8), reflectivity=0.15),
+        box(cabin_rear * l, cabin_front * l, -0.45 * w, 0.45 * w, z_belt, h / 2, colour, pattern=BANDS,
+            colour2=GLASS, band=(0.0, 0.8), reflectivity=0.15),
     ]
 
 
 def truck(size, rng, rider=False) -> List[Part]:
     w, l, h = size
-    cab, cargo = pick_colour(rng, TRUCK_PALETTE), pick_colour(rng, [WHITE] + TRUCK_PALETTE)
+    cab, cargo = pick_colour(rng), pick_colour(rng)
     return _wheels(w, h, 0.5, (-0.35 * l, -0.22 * l, 0.36 * l)) + [
         box(l / 2 - 1.9, l / 2, -w / 2, w / 2, -h / 2 + 0.45, -h / 2 + 0.85 * h, cab, pattern=BANDS,
             colour2=GLASS, band=(0.55, 0.9), reflectivity=0.3),
@@ -122,7 +129,7 @@ def truck(size, rng, rider=False) -> List[Part]:
 
 def bus(size, rng, rider=False) -> List[Part]:
     w, l, h = size
-    colour = pick_colour(rng, BUS_PALETTE)
+    colour = pick_colour(rng)
     return _wheels(w, h, 0.5, (-0.3 * l, 0.32 * l)) + [
         box(-l / 2, l / 2, -w / 2, w / 2, -h / 2 + 0.35, h / 2, colour, pattern=BANDS, colour2=GLASS,
             band=(0.45, 0.85), reflectivity=0.3),
@@ -131,7 +138,7 @@ def bus(size, rng, rider=False) -> List[Part]:
 
 def trailer(size, rng, rider=False) -> List[Part]:
     w, l, h = size
-    colour = pick_colour(rng, [WHITE] + TRUCK_PALETTE)
+    colour = pick_colour(rng)
     return _wheels(w, h, 0.5, (-0.38 * l, -0.28 * l)) + [
         box(-l / 2, l / 2, -w / 2, w / 2, -h / 2 + 1.1, h / 2, colour, reflectivity=0.35),
         box(0.3 * l - 0.15, 0.3 * l + 0.15, -0.4 * w, 0.4 * w, -h / 2, -h / 2 + 1.1, (0.2, 0.2, 0.2)),
@@ -140,7 +147,7 @@ def trailer(size, rng, rider=False) -> List[Part]:
 
 def construction_vehicle(size, rng, rider=False) -> List[Part]:
     w, l, h = size
-    colour = pick_colour(rng, [CONSTRUCTION_YELLOW, (0.95, 0.55, 0.10)], jitter=0.05)
+    colour = pick_colour(rng)
     return [
         box(-l / 2, l / 2, -w / 2, w / 2, -h / 2, -h / 2 + 0.7, TYRE, reflectivity=0.1),
         box(-l / 2, 0.1 * l, -w / 2, w / 2, -h / 2 + 0.7, -h / 2 + 0.42 * h, colour, reflectivity=0.4),
@@ -176,7 +183,7 @@ def bicycle(size, rng, rider=False) -> List[Part]:
 
 def motorcycle(size, rng, rider=False) -> List[Part]:
     w, l, h = size
-    colour = pick_colour(rng, CAR_PALETTE)
+    colour = pick_colour(rng)
     r = 0.32
     parts = _wheels(w, h, r, (-l / 2 + r, l / 2 - r), thickness=0.16) + [
         box(-l / 2 + 0.3, l / 2 - 0.25, -0.2, 0.2, -h / 2 + 0.3, -h / 2 + 0.85, colour, reflectivity=0.35),
@@ -219,7 +226,7 @@ class ClassSpec:
     category: str
     mean_size: Tuple[float, float, float]  # (w, l, h) in metres, with the rider for cycles.
     build: Callable[[Tuple[float, float, float], np.random.Generator, bool], List[Part]]
-    size_jitter: float = 0.06
+    size_jitter: float = 0.1
 
 
 CLASSES: Dict[str, ClassSpec] = {spec.category: spec for spec in [

@@ -4,7 +4,7 @@ All rays of one call share an origin (a camera centre or the LiDAR centre). Work
 rays; the Python loops run over render groups (objects, buildings, trees) and their few parts only:
 a group is first culled by its bounding sphere against the ray bundle's cone, then by a slab test of
 its bounding box, and only the surviving rays are tested against its parts and depth-tested
-(z-buffer on the ray distance).
+(z-buffer on the ray distance). :func:`in_shadow` casts rays from many surface points towards the sun.
 """
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -45,7 +45,9 @@ class Hits:
 
 
 def _slab(origin: np.ndarray, dirs: np.ndarray, half: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Entry distance (``inf`` on a miss) and entry-face normal (box frame) of rays vs box ``+-half``."""
+    """Entry distance (``inf`` on a miss) and entry-face normal (box frame) of rays vs box ``+-half``.
+
+    ``origin`` is one point (3,) or one per ray (N, 3)."""
     with np.errstate(divide='ignore', invalid='ignore'):
         inv = 1.0 / dirs
         t1 = (-half - origin) * inv
@@ -61,8 +63,9 @@ def _slab(origin: np.ndarray, dirs: np.ndarray, half: np.ndarray) -> Tuple[np.nd
 
 
 def _cylinder(origin: np.ndarray, dirs: np.ndarray, radius: float, half_height: float):
-    """Entry distance and normal of rays vs the vertical cylinder ``x^2 + y^2 <= r^2, |z| <= hh``."""
-    ox, oy, oz = origin
+    """Entry distance and normal of rays vs the vertical cylinder ``x^2 + y^2 <= r^2, |z| <= hh``;
+    ``origin`` is one point (3,) or one per ray (N, 3)."""
+    ox, oy, oz = np.broadcast_to(origin, dirs.shape).T
     dx, dy, dz = dirs.T
     a = dx * dx + dy * dy
     b = ox * dx + oy * dy
@@ -80,10 +83,19 @@ def _cylinder(origin: np.ndarray, dirs: np.ndarray, radius: float, half_height: 
     t = np.minimum(t_side, np.minimum(*caps))
     normal = np.zeros_like(dirs)
     side = (t == t_side) & np.isfinite(t)
-    normal[side, 0] = (ox + t[side] * dx[side]) / radius
-    normal[side, 1] = (oy + t[side] * dy[side]) / radius
+    normal[side, 0] = (ox[side] + t[side] * dx[side]) / radius
+    normal[side, 1] = (oy[side] + t[side] * dy[side]) / radius
     normal[~side, 2] = np.where(t[~side] == caps[0][~side], 1.0, -1.0)
     return t, normal
+
+
+def _hit_part(part: Part, o_group: np.ndarray, d_group: np.ndarray):
+    """Entry distance, normal (part axes) and ray origin(s) in the part frame of rays given in the group frame."""
+    o_part = o_group - np.asarray(part.centre)
+    half = np.asarray(part.half)
+    if part.kind == BOX:
+        return (*_slab(o_part, d_group, half), o_part)
+    return (*_cylinder(o_part, d_group, half[0], half[2]), o_part)
 
 
 def cast_rays(groups: Sequence[RenderGroup], origin: np.ndarray, dirs: np.ndarray,
@@ -126,12 +138,7 @@ def cast_rays(groups: Sequence[RenderGroup], origin: np.ndarray, dirs: np.ndarra
             continue
         covered = []
         for part in group.parts:
-            o_part = o_group - np.asarray(part.centre)
-            half = np.asarray(part.half)
-            if part.kind == BOX:
-                t, n_part = _slab(o_part, d_group, half)
-            else:
-                t, n_part = _cylinder(o_part, d_group, half[0], half[2])
+            t, n_part, o_part = _hit_part(part, o_group, d_group)
             hit = np.isfinite(t)
             if group.owner >= 0:
                 covered.append(rays[hit])
@@ -155,3 +162,32 @@ def cast_rays(groups: Sequence[RenderGroup], origin: np.ndarray, dirs: np.ndarra
     best[part_index == SKY] = np.inf
     return Hits(best, part_index, normal, local, parts, np.asarray(owners, dtype=np.int64),
                 {owner: rays for owner, rays in coverage.items() if rays.size})
+
+
+def in_shadow(groups: Sequence[RenderGroup], points: np.ndarray, sun: np.ndarray) -> np.ndarray:
+    """Whether each surface point (M, 3, global frame, lifted a little off its surface by the caller)
+    sees the sun (unit vector ``sun``) blocked by a part of any group: bool (M,).
+
+    A group is tested only against the points whose sun ray passes within its bounding sphere: points
+    are sorted along one axis of the plane perpendicular to the sun, so each group finds its candidates
+    by a binary search instead of a pass over all points.
+    """
+    blocked = np.zeros(len(points), dtype=bool)
+    across = np.cross(sun, (1.0, 0.0, 0.0) if abs(sun[0]) < 0.9 else (0.0, 1.0, 0.0))
+    basis = np.stack([across / np.linalg.norm(across), np.cross(sun, across / np.linalg.norm(across)), sun])
+    coords = points @ basis.T  # (u, v) across the sun rays, s along them.
+    order = np.argsort(coords[:, 0])
+    u_sorted = coords[order, 0]
+    for group in groups:
+        cu, cv, cs = basis @ group.global_from_group.translation
+        radius = float(np.linalg.norm(group.half))
+        rays = order[np.searchsorted(u_sorted, cu - radius):np.searchsorted(u_sorted, cu + radius, 'right')]
+        rays = rays[(np.abs(coords[rays, 1] - cv) <= radius) & (coords[rays, 2] < cs + radius) & ~blocked[rays]]
+        if rays.size == 0:
+            continue
+        rotation = group.global_from_group.rotation
+        o_group = (points[rays] - group.global_from_group.translation) @ rotation
+        d_group = np.broadcast_to(sun @ rotation, o_group.shape)
+        for part in group.parts:
+            blocked[rays[np.isfinite(_hit_part(part, o_group, d_group)[0])]] = True
+    return blocked

@@ -12,8 +12,14 @@ constant speed. Every object moves at constant velocity along its heading (speed
 standing ones) and never overlaps another object or the ego vehicle at the scene's sample times.
 Each scene guarantees one instance of every nuScenes detection class near the ego start (within 40 m
 along the road for cars, trucks, buses, trailers and construction vehicles, 25 m for the others),
-with a free line of sight from the LiDAR at the first sample, and a pair of identical parked cars one
-behind the other; then it adds random traffic between -50 m and +60 m (past the ego's travel).
+with a free line of sight from the LiDAR at the first sample, a pair of identical parked cars one
+behind the other, and groups of adjacent same-class objects (a row of parked cars bumper to bumper, a
+group of pedestrians side by side, a line of cones); then it adds random traffic between -70 m and
++90 m (past the ego's travel), so that small and distant objects are common.
+
+Appearance and lighting vary per scene (:class:`SceneLook`): sun direction and intensity, ambient
+light, exposure, sky colours, asphalt / sidewalk / verge tones and the camera noise level. Building
+facades draw a colour, a texture amplitude and a window grid each.
 
 The road frame maps to the global frame by a random yaw and a translation chosen by the caller.
 """
@@ -23,7 +29,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from .geometry import Pose
-from .object_models import CLASSES, FACADE, GLASS, Part, box, cylinder, fit_inside, sample_size
+from .object_models import CLASSES, FACADE, GLASS, Part, box, cylinder, fit_inside, pick_colour, sample_size
 
 LANE_WIDTH = 3.5
 ROAD_HALF_WIDTH = 7.0
@@ -38,8 +44,9 @@ GROUND_CLEARANCE = 0.02
 #: LIDAR_TOP position in the road frame at t = 0, metres.
 LIDAR_XY = (0.94, -LANE_WIDTH / 2)
 
+#: Facade base colours; each building scales one by a brightness jitter and adds a tint.
 BUILDING_PALETTE = [(0.78, 0.72, 0.60), (0.60, 0.60, 0.62), (0.62, 0.32, 0.25), (0.88, 0.87, 0.84),
-                    (0.45, 0.55, 0.65), (0.70, 0.66, 0.55)]
+                    (0.45, 0.55, 0.65), (0.70, 0.66, 0.55), (0.35, 0.33, 0.32), (0.75, 0.55, 0.40)]
 TRUNK, CROWN = (0.35, 0.25, 0.15), (0.16, 0.36, 0.12)
 
 #: Detection-class representatives guaranteed near the ego vehicle in every scene, small ones first.
@@ -83,6 +90,46 @@ class RenderGroup:
 
 
 @dataclass(frozen=True)
+class SceneLook:
+    """Per-scene appearance: lighting, exposure, sky and ground tones (RGB in [0, 1]), sensor noise.
+
+    The renderer lights a surface with ``ambient + sun_intensity * max(0, n . sun)`` (the sun term is
+    0 in cast shadows), multiplies by ``exposure`` and adds Gaussian noise of standard deviation
+    ``noise_sigma`` (in [0, 1] units, plus a shot-noise part growing with brightness); the noise of an
+    image is drawn from ``noise_seed``, the camera and the time, so re-rendering gives the same image.
+    """
+
+    ambient: float
+    sun_intensity: float
+    exposure: float
+    sky_horizon: Tuple[float, float, float]
+    sky_zenith: Tuple[float, float, float]
+    asphalt: Tuple[float, float, float]
+    sidewalk: Tuple[float, float, float]
+    verge: Tuple[float, float, float]
+    noise_sigma: float
+    noise_seed: int
+
+
+def _scene_look(rng: np.random.Generator) -> SceneLook:
+    """Draw the appearance of a scene: from bright sun with hard shadows to overcast, dim or hazy light."""
+    overcast = rng.uniform(0.0, 1.0)  # 0: clear sky, 1: overcast (weak sun, strong ambient, grey sky).
+    clear_zenith, grey = np.array([0.42, 0.60, 0.85]), np.array([0.70, 0.72, 0.74])
+    zenith = (1 - overcast) * clear_zenith + overcast * grey + rng.uniform(-0.05, 0.05, 3)
+    horizon = np.clip(0.5 * (zenith + 1.0) + rng.uniform(-0.06, 0.03, 3), 0, 1)
+    asphalt = rng.uniform(0.18, 0.42) * np.array([1.0, 1.0, 1.04]) + rng.uniform(-0.02, 0.02, 3)
+    sidewalk = rng.uniform(0.45, 0.75) * np.array([1.0, 0.98, 0.93]) + rng.uniform(-0.04, 0.04, 3)
+    verge = np.array([0.33, 0.42, 0.22]) * rng.uniform(0.7, 1.3) + rng.uniform(-0.06, 0.06, 3)
+    return SceneLook(
+        ambient=float(rng.uniform(0.3, 0.45) + 0.25 * overcast),
+        sun_intensity=float(rng.uniform(0.55, 0.85) * (1 - 0.8 * overcast)), exposure=float(rng.uniform(0.75, 1.3)),
+        sky_horizon=tuple(np.clip(horizon, 0, 1).tolist()),
+        sky_zenith=tuple(np.clip(zenith, 0, 1).tolist()), asphalt=tuple(np.clip(asphalt, 0, 1).tolist()),
+        sidewalk=tuple(np.clip(sidewalk, 0, 1).tolist()), verge=tuple(np.clip(verge, 0, 1).tolist()),
+        noise_sigma=float(rng.uniform(0.005, 0.02)), noise_seed=int(rng.integers(2**31)))
+
+
+@dataclass(frozen=True)
 class World:
     """One scene: static layout, objects with trajectories and the ego trajectory."""
 
@@ -91,6 +138,7 @@ class World:
     objects: Tuple[SceneObject, ...]
     scenery: Tuple[Tuple[Pose, Tuple[Part, ...]], ...]  # (road_from_group, parts), static.
     sun: np.ndarray  # (3,) unit vector towards the sun, global frame.
+    look: SceneLook
 
     def ego_pose(self, t: float) -> Pose:
         """``global_from_ego`` at time ``t`` (seconds from the scene start); z is 0 as in nuScenes."""
@@ -269,23 +317,46 @@ def _place(placer: _Placer, category: str, x_range, protect: bool = False, tries
             return
 
 
-def _place_twin_cars(placer: _Placer) -> None:
-    """Two identical parked cars one behind the other (same model, colour and size)."""
-    rng = placer.rng
+def _place_group(placer: _Placer, category: str, count: int, lateral: Tuple[float, float], across: bool,
+                 gap: Tuple[float, float], attribute: Optional[str], identical: bool = False) -> None:
+    """``count`` standing objects of ``category`` side by side along the road, ``gap`` metres apart.
+
+    The group stands at ``|y|`` in ``lateral`` on a random side, 8-30 m ahead of or behind the ego start;
+    its objects face along the road (``across=False``) or across it, towards the road. ``identical``
+    objects share model, colour and size (two such cars are the S3PT paper's Figure 1 case).
+    """
+    rng, spec = placer.rng, CLASSES[category]
     for _ in range(40):
-        size = sample_size(CLASSES['vehicle.car'], rng, rider=False)
-        parts = fit_inside(CLASSES['vehicle.car'].build(size, rng, False), size)
         side = rng.choice([-1.0, 1.0])
-        heading = 0.0 if side < 0 else np.pi
-        x = rng.uniform(9.0, 20.0) * rng.choice([-1.0, 1.0])
-        y = side * (3 * LANE_WIDTH / 2 + 0.1)
-        gap = size[1] + rng.uniform(0.8, 1.5)
-        twins = [_make_object('vehicle.car', rng, ((x + dx, y), heading, 0.0, 'vehicle.parked', False),
-                              parts=parts, size=size) for dx in (0.0, gap)]
+        heading = -side * np.pi / 2 if across else (0.0 if side < 0 else np.pi)
+        y = side * rng.uniform(*lateral)
+        x = rng.uniform(8.0, 30.0) * rng.choice([-1.0, 1.0])
+        group, shape = [], None
+        for _ in range(count):
+            if shape is None or not identical:
+                size = sample_size(spec, rng, rider=False)
+                shape = size, fit_inside(spec.build(size, rng, False), size)
+            size, parts = shape
+            extent = size[0] if across else size[1]  # Along the road.
+            if group:
+                x += extent / 2 + rng.uniform(*gap)
+            group.append(_make_object(category, rng, ((x, y), heading, 0.0, attribute, False), parts=parts,
+                                      size=size))
+            x += extent / 2
         state = (list(placer.tracks), list(placer.objects))
-        if all(placer.try_add(obj) for obj in twins):
+        if all(placer.try_add(obj) for obj in group):
             return
         placer.tracks, placer.objects = state
+
+
+#: Groups of adjacent same-class objects in every scene: (category, count, |y| range, facing across the
+#: road, gap range, attribute, identical).
+GROUPS = (
+    ('vehicle.car', 2, (5.35, 5.45), False, (0.8, 1.5), 'vehicle.parked', True),
+    ('vehicle.car', 3, (5.2, 5.6), False, (0.5, 1.2), 'vehicle.parked', False),
+    ('human.pedestrian.adult', 3, (8.0, 9.5), True, (0.35, 0.6), 'pedestrian.standing', False),
+    ('movable_object.trafficcone', 5, (3.8, 4.2), False, (1.2, 2.5), None, False),
+)
 
 
 def _scenery(rng: np.random.Generator) -> Tuple[Tuple[Pose, Tuple[Part, ...]], ...]:
@@ -296,9 +367,11 @@ def _scenery(rng: np.random.Generator) -> Tuple[Tuple[Pose, Tuple[Part, ...]], .
         while x < ROAD_X_RANGE[1]:
             width, depth, height = rng.uniform(8, 25), rng.uniform(8, 18), rng.uniform(5, 22)
             setback = rng.uniform(12.0, 14.0)
-            colour = BUILDING_PALETTE[rng.integers(len(BUILDING_PALETTE))]
+            colour = pick_colour(rng, BUILDING_PALETTE, jitter=0.2, tint=0.04)
+            window_grid = (float(rng.uniform(2.2, 4.5)), float(rng.uniform(2.8, 3.8)))
             part = box(-width / 2, width / 2, -depth / 2, depth / 2, -height / 2, height / 2, colour,
-                       pattern=FACADE, colour2=GLASS, reflectivity=0.2)
+                       pattern=FACADE, colour2=GLASS, reflectivity=0.2, texture=float(rng.uniform(0.1, 0.35)),
+                       window_grid=window_grid)
             centre = (x + width / 2, side * (setback + depth / 2), height / 2)
             groups.append((Pose.from_yaw(0.0, centre), (part,)))
             x += width + (0.0 if rng.random() < 0.3 else rng.uniform(1.0, 6.0))
@@ -307,7 +380,7 @@ def _scenery(rng: np.random.Generator) -> Tuple[Tuple[Pose, Tuple[Part, ...]], .
             if rng.random() < 0.6:
                 crown_r, crown_h = rng.uniform(1.2, 1.8), rng.uniform(2.0, 3.5)
                 parts = (cylinder(0.0, 0.0, 0.15, 0.0, 2.3, TRUNK, reflectivity=0.3),
-                         cylinder(0.0, 0.0, crown_r, 2.3, 2.3 + crown_h, CROWN, reflectivity=0.35))
+                         cylinder(0.0, 0.0, crown_r, 2.3, 2.3 + crown_h, CROWN, reflectivity=0.35, texture=0.3))
                 groups.append((Pose.from_yaw(0.0, (x, side * 10.3, 0.0)), parts))
             x += rng.uniform(8.0, 16.0)
     return tuple(groups)
@@ -325,14 +398,15 @@ def build_world(rng: np.random.Generator, times: Sequence[float], global_xy: Tup
     for category in GUARANTEED:
         reach = 40.0 if category.startswith('vehicle.') and category not in CYCLES else 25.0
         _place(placer, category, (-reach, reach), protect=True, tries=200)
-    _place_twin_cars(placer)
+    for group in GROUPS:
+        _place_group(placer, *group)
     categories = list(EXTRA_WEIGHTS)
     weights = np.array([EXTRA_WEIGHTS[c] for c in categories])
     for category in rng.choice(categories, size=num_extra_objects, p=weights / weights.sum()):
-        _place(placer, str(category), (-50.0, 60.0 + travel))
+        _place(placer, str(category), (-70.0, 90.0 + travel))
     yaw = float(rng.uniform(-np.pi, np.pi))
-    sun_azimuth, sun_elevation = rng.uniform(-np.pi, np.pi), np.deg2rad(rng.uniform(30, 65))
+    sun_azimuth, sun_elevation = rng.uniform(-np.pi, np.pi), np.deg2rad(rng.uniform(15, 65))
     sun = np.array([np.cos(sun_elevation) * np.cos(sun_azimuth), np.cos(sun_elevation) * np.sin(sun_azimuth),
                     np.sin(sun_elevation)])
     return World(Pose.from_yaw(yaw, (global_xy[0], global_xy[1], 0.0)), ego_speed, tuple(placer.objects),
-                 _scenery(rng), sun)
+                 _scenery(rng), sun, _scene_look(rng))
