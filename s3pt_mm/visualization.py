@@ -63,8 +63,11 @@ def build_teacher(checkpoint, random_init=False, seed=0):
 
     import s3pt_mm.models  # noqa: F401
     from s3pt_mm.utils.checkpoint import load_backbone_state_dict
-    from s3pt_mm.utils.compat import load_trusted_checkpoint
-    meta = load_trusted_checkpoint(checkpoint, map_location='cpu').get('meta', {})
+    from s3pt_mm.utils.compat import UntrustedCheckpointError, load_checkpoint_safely
+    try:
+        meta = load_checkpoint_safely(checkpoint, map_location='cpu').get('meta', {})
+    except UntrustedCheckpointError as error:
+        raise SystemExit(f'error: {error}')
     if 'cfg' not in meta:
         raise SystemExit(f'{checkpoint}: no config in the checkpoint meta (not an mmengine Runner '
                          'checkpoint of pre-training)')

@@ -123,3 +123,53 @@ def fake_pretrain_batch(batch=2, seed=0):
         s.set_field(valid, 'token_depth_valid')
         samples.append(s)
     return dict(inputs=views, data_samples=samples)
+
+
+def toy_model():
+    """A one-layer regression model (mmengine BaseModel, loss ``(linear(inputs) - targets)**2``)."""
+    import torch.nn as nn
+    from mmengine.model import BaseModel
+
+    class ToyModel(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(2, 1)
+
+        def forward(self, inputs, targets, mode='tensor'):
+            out = self.linear(inputs).squeeze(-1)
+            if mode == 'loss':
+                return dict(loss=((out - targets) ** 2).mean())
+            return out
+
+    return ToyModel()
+
+
+def make_toy_runner(work_dir, max_iters, **kwargs):
+    """An mmengine Runner training :func:`toy_model` on 8 fixed samples (batch 2, a checkpoint every 2
+    iterations): its checkpoints hold everything a Runner saves (message hub, optimizer, ...)."""
+    import torch
+    from mmengine.runner import Runner
+
+    class ToyDataset(torch.utils.data.Dataset):
+        metainfo = dict()
+
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, idx):
+            g = torch.Generator().manual_seed(idx)
+            return dict(inputs=torch.randn(2, generator=g), targets=torch.tensor(float(idx)))
+
+    return Runner(
+        model=toy_model(),
+        work_dir=str(work_dir),
+        train_dataloader=dict(dataset=ToyDataset(), sampler=dict(type='DefaultSampler', shuffle=False),
+                              batch_size=2, num_workers=0, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.1)),
+        train_cfg=dict(by_epoch=False, max_iters=max_iters),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        default_scope='mmengine',
+        experiment_name=f'toy_{work_dir.name}_{max_iters}_{len(kwargs)}',
+        **kwargs)

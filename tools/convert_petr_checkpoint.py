@@ -16,7 +16,7 @@ from mmengine.config import Config
 
 from s3pt_mm.det3d.port_checkpoint import PORT_CLASSES, convert_port_head
 from s3pt_mm.utils.checkpoint import save_checkpoint_atomic
-from s3pt_mm.utils.compat import load_trusted_checkpoint
+from s3pt_mm.utils.compat import UntrustedCheckpointError, load_checkpoint_safely
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DEFAULT_CONFIG = osp.join(ROOT, 'configs', 'detection3d', '_base_', 'nuscenes_petr_800x320.py')
@@ -32,7 +32,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise SystemExit(f'error: checkpoint not found: {args.checkpoint}')
-    checkpoint = load_trusted_checkpoint(args.checkpoint, map_location='cpu')
+    try:
+        checkpoint = load_checkpoint_safely(args.checkpoint, map_location='cpu')
+    except UntrustedCheckpointError as error:
+        raise SystemExit(f'error: {error}')
     state = checkpoint.get('state_dict', checkpoint)
     classes = Config.fromfile(args.config).get('class_names')
     if classes is None:

@@ -9,6 +9,7 @@ of this project. The teacher (EMA) weights are extracted by default: they are wh
 import argparse
 
 from s3pt_mm.utils.checkpoint import load_backbone_state_dict, save_checkpoint_atomic
+from s3pt_mm.utils.compat import UntrustedCheckpointError
 
 
 def main(argv=None):
@@ -19,7 +20,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         state_dict = load_backbone_state_dict(args.checkpoint, args.which)
-    except (FileNotFoundError, KeyError) as error:
+    except (FileNotFoundError, KeyError, UntrustedCheckpointError) as error:
         raise SystemExit(f'error: {error}')
     save_checkpoint_atomic(
         dict(state_dict=state_dict,

@@ -8,7 +8,7 @@ import os.path as osp
 
 import torch
 
-from .compat import load_trusted_checkpoint
+from .compat import load_checkpoint_safely
 from .fileio import atomic_path
 
 BACKBONE_PREFIXES = {'teacher': 'teacher.backbone.', 'student': 'backbone.'}
@@ -24,6 +24,8 @@ def load_backbone_state_dict(path, which='teacher'):
 
     Raises:
         FileNotFoundError: no such file.
+        UntrustedCheckpointError: the file holds objects that could run code when unpickled (see
+            :mod:`s3pt_mm.utils.compat` for the opt-in of a trusted file).
         KeyError: the checkpoint has no weights under the expected prefix (the message lists the
             prefix looked for and some of the keys found).
     """
@@ -31,7 +33,7 @@ def load_backbone_state_dict(path, which='teacher'):
         raise ValueError(f"which must be 'teacher' or 'student', got {which!r}")
     if not osp.isfile(path):
         raise FileNotFoundError(f'pre-training checkpoint not found: {path}')
-    checkpoint = load_trusted_checkpoint(path, map_location='cpu')
+    checkpoint = load_checkpoint_safely(path, map_location='cpu')
     state_dict = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
     if not isinstance(state_dict, dict):
         raise KeyError(f'{path}: not a checkpoint dict (got {type(checkpoint).__name__})')
