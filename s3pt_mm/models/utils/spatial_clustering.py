@@ -177,6 +177,10 @@ def spatial_clustering(tokens: Tensor,
 
     Returns:
         (B, N) int64 labels in ``[0, num_clusters)``.
+
+    Raises:
+        FloatingPointError: a transport plan holds a NaN/Inf (non-finite tokens); checked once per call
+            (one device synchronisation).
     """
     batch, num_tokens, _ = tokens.shape
     if depth_normalization not in ('max', 'none'):
@@ -205,6 +209,7 @@ def spatial_clustering(tokens: Tensor,
                        torch.ones_like(depths[:, 0]))
 
     col_marginal = None
+    plan_finite = torch.ones((), dtype=torch.bool, device=tokens.device)
     for _ in range(num_rounds):
         cost = -(tokens @ centroids.transpose(1, 2))
         pos = _min_distance_to_members(positions, labels, num_clusters + 1)[..., :num_clusters]
@@ -220,10 +225,14 @@ def spatial_clustering(tokens: Tensor,
         cost = (cost - low) / (high - low).clamp_min(1e-12)
 
         plan = sinkhorn(cost, num_iters, sinkhorn_lambda, col_marginal)
+        plan_finite &= torch.isfinite(plan).all()
         labels = plan.argmax(dim=2)
         if update_marginal:
             sizes = cost.new_zeros(batch, num_clusters).scatter_add_(1, labels, torch.ones_like(cost[..., 0]))
             col_marginal = (sizes + 1e-2) / (sizes + 1e-2).sum(dim=1, keepdim=True)
         centroids = F.normalize(
             torch.zeros_like(centroids).scatter_add_(1, labels[..., None].expand_as(tokens), tokens), dim=-1)
+    if not plan_finite:
+        raise FloatingPointError('non-finite values (NaN/Inf) in the Sinkhorn transport plan of the spatial '
+                                 'clustering (the teacher tokens are not all finite)')
     return labels

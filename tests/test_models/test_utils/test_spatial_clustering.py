@@ -278,3 +278,14 @@ def test_depth_normalisation_max_is_scale_free_and_none_is_metres():
                                _labels(depths, 3.0, 'none', tokens, positions))
     with pytest.raises(ValueError, match='depth_normalization'):
         _labels(depths, 1.0, 'metres', tokens, positions)
+
+
+@pytest.mark.parametrize('value', [float('nan'), float('inf')])
+def test_a_non_finite_transport_plan_is_an_error(value):
+    generator = torch.Generator().manual_seed(0)
+    tokens = torch.randn(2, 32, 8, generator=generator)
+    positions = torch.rand(2, tokens.shape[1], 2, generator=generator) * 32
+    assert spatial_clustering(tokens, positions, num_clusters=4, num_iters=1).shape == tokens.shape[:2]
+    tokens[1, 2, 0] = value
+    with pytest.raises(FloatingPointError, match='Sinkhorn transport plan'):
+        spatial_clustering(tokens, positions, num_clusters=4, num_iters=1)

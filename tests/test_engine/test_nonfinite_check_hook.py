@@ -1,0 +1,97 @@
+"""NonFiniteCheckHook: a NaN/Inf in a loss term, a loss centre, the object queue or the Sinkhorn transport
+plan stops S3PT training at that iteration (mmengine Runner, tiny S3PT) with a message naming it, the
+iteration and the last checkpoint; a non-finite loss stops before the optimizer step."""
+import pytest
+import torch
+from mmengine.hooks import Hook
+from mmengine.runner import Runner
+
+from s3pt_mm.engine import NonFiniteTrainingError
+from s3pt_mm.utils.compat import load_checkpoint_safely
+
+from tests.helpers import fake_pretrain_batch, tiny_model
+
+
+class FakeViews(torch.utils.data.Dataset):
+    """Two views per image with token geometry, as PackMultiViewInputs provides them."""
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, idx):
+        batch = fake_pretrain_batch(batch=1, seed=idx)
+        return dict(inputs=[view[0] for view in batch['inputs']], data_samples=batch['data_samples'][0])
+
+
+class Inject(Hook):
+    """Calls ``inject(model, data_batch)`` at iteration ``at`` (0-based), before (``when='before'``) or
+    after (``'after'``, ahead of the other after-iteration hooks) the training step."""
+    priority = 'HIGHEST'
+
+    def __init__(self, at, when, inject):
+        self.at, self.when, self.inject = at, when, inject
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if self.when == 'before' and runner.iter == self.at:
+            self.inject(runner.model, data_batch)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if self.when == 'after' and runner.iter == self.at:
+            self.inject(runner.model, data_batch)
+
+
+def train_s3pt(work_dir, inject):
+    torch.manual_seed(0)
+    runner = Runner(
+        model=tiny_model('s3pt'), work_dir=str(work_dir), default_scope='mmpretrain',
+        train_dataloader=dict(dataset=FakeViews(), sampler=dict(type='DefaultSampler', shuffle=False),
+                              batch_size=2, num_workers=0, collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+        train_cfg=dict(by_epoch=False, max_iters=4),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False),
+                           logger=dict(type='LoggerHook', interval=1)),
+        custom_hooks=[dict(type='ModelEpochHook'), dict(type='NonFiniteCheckHook'), inject],
+        experiment_name=f'nonfinite_{work_dir.name}')
+    with pytest.raises(NonFiniteTrainingError) as error:
+        runner.train()
+    return runner, str(error.value)
+
+
+def _nan_student_temperature(model, data_batch):
+    model.global_loss.student_temp = 0.0  # logits / 0: the global term becomes NaN
+
+
+def _inf_centre(model, data_batch):
+    model.object_loss.center[0] = float('inf')
+
+
+def _nan_in_queue(model, data_batch):
+    model.queue.features[1, 0, 0] = float('nan')
+
+
+def _nan_pixel(model, data_batch):
+    data_batch['inputs'][0][1, 0, 5, 7] = float('nan')  # the teacher's tokens of image 1 become NaN
+
+
+@pytest.mark.parametrize('name,inject,named', [
+    ('loss', Inject(2, 'before', _nan_student_temperature), 'loss term(s) loss_global'),
+    ('centre', Inject(2, 'after', _inf_centre), 'buffer(s) object_loss.center'),
+    ('queue', Inject(2, 'after', _nan_in_queue), 'buffer(s) queue.features'),
+    ('sinkhorn', Inject(2, 'before', _nan_pixel), 'Sinkhorn transport plan'),
+])
+def test_training_stops_at_the_iteration_with_the_term_named(name, inject, named, tmp_path):
+    work_dir = tmp_path / name
+    runner, message = train_s3pt(work_dir, inject)
+    assert named in message
+    assert 'at iteration 3 ' in message
+    assert f'last checkpoint is {work_dir / "iter_2.pth"}' in message
+    assert not (work_dir / 'iter_3.pth').exists()
+    if name in ('loss', 'sinkhorn'):  # caught inside the step: the optimizer did not touch the weights
+        saved = load_checkpoint_safely(work_dir / 'iter_2.pth', map_location='cpu')['state_dict']
+        for key, value in runner.model.named_parameters():
+            assert torch.equal(value, saved[key]), key
+
+
+def test_message_without_a_checkpoint(tmp_path):
+    _, message = train_s3pt(tmp_path / 'early', Inject(0, 'after', _inf_centre))
+    assert 'at iteration 1 ' in message and f'no checkpoint was saved in {tmp_path / "early"}' in message
