@@ -4,13 +4,13 @@ The synthetic data generator is :mod:`s3pt_mm.synthetic`, the converters that wr
 :mod:`s3pt_mm.converters`.
 """
 from ..utils.compat import apply_compat_patches
-from .pretrain_dataset import NuScenesPretrainDataset
+from .pretrain_dataset import NuScenesPretrainDataset, SampleLoadError
 from .transforms import (LoadDepthFromFile, MultiViewWithDepth, PackMultiViewInputs, RandomFlipWithDepth,
                          RandomResizedCropWithDepth, TokenGeometry)
 
 apply_compat_patches()
 
 __all__ = [
-    'NuScenesPretrainDataset', 'LoadDepthFromFile', 'MultiViewWithDepth', 'PackMultiViewInputs',
-    'RandomFlipWithDepth', 'RandomResizedCropWithDepth', 'TokenGeometry'
+    'NuScenesPretrainDataset', 'SampleLoadError', 'LoadDepthFromFile', 'MultiViewWithDepth',
+    'PackMultiViewInputs', 'RandomFlipWithDepth', 'RandomResizedCropWithDepth', 'TokenGeometry'
 ]

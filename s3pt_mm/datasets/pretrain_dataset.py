@@ -2,7 +2,9 @@
 import os.path as osp
 from typing import Optional, Sequence
 
+import cv2
 import mmengine
+import numpy as np
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
@@ -12,6 +14,37 @@ from .transforms import LoadDepthFromFile
 #: keys every ``data_list`` entry of the info file must have (``depth_path`` may be None)
 REQUIRED_KEYS = ('img_path', 'depth_path', 'cam', 'sample_token', 'sample_data_token', 'timestamp',
                  'height', 'width')
+
+
+class SampleLoadError(RuntimeError):
+    """A training sample whose files cannot be read; the message names the info file, the sample and the
+    file at fault.
+
+    A data loader worker's exception reaches the main process as torch re-creates it, with the worker's
+    whole traceback as its message (``'Caught SampleLoadError in DataLoader worker process 0.\nOriginal
+    Traceback ...'``); that message is reduced to the sample's message and the worker.
+    """
+
+    def __init__(self, message):
+        caught = f'Caught {type(self).__name__} '
+        raised = f'{type(self).__module__}.{type(self).__qualname__}: '
+        if message.startswith(caught) and raised in message:
+            worker = message.split('\n', 1)[0][len(caught):].rstrip('.')
+            message = f'{message.rsplit(raised, 1)[1].strip()} [{worker}]'
+        super().__init__(message)
+
+
+def broken_file(path: str, backend_args: Optional[dict] = None) -> Optional[str]:
+    """What is wrong with an image or depth map file (read through ``mmengine.fileio``), or None if it
+    decodes as an image."""
+    if not fileio.exists(path, backend_args=backend_args):
+        return f'missing file {path}'
+    data = fileio.get(path, backend_args=backend_args)
+    if not data:
+        return f'empty file (0 bytes) {path}'
+    if cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+        return f'corrupt file (not a readable image) {path}'
+    return None
 
 
 @DATASETS.register_module()
@@ -33,6 +66,10 @@ class NuScenesPretrainDataset(BaseDataset):
     here takes precedence); each item also carries ``depth_scale`` for :class:`LoadDepthFromFile`. The
     info file is read through ``mmengine.fileio`` with ``backend_args`` (give the same to the loading
     transforms of the pipeline).
+
+    A sample whose pipeline fails raises a :class:`SampleLoadError` naming the info file, the sample and,
+    when the image or the depth map is missing, empty or corrupt (e.g. changed after create_data ran),
+    that file; in a data loader worker it reaches the main process with that message.
 
     Args:
         ann_file (str): the info file, relative to ``data_root`` unless absolute.
@@ -82,3 +119,16 @@ class NuScenesPretrainDataset(BaseDataset):
         if entry['depth_path'] is not None:
             item['depth_path'] = osp.join(self.data_prefix['depth_path'], entry['depth_path'])
         return item
+
+    def prepare_data(self, idx):
+        """The pipeline's output for sample ``idx``; a failure names the sample and the broken file."""
+        try:
+            return super().prepare_data(idx)
+        except Exception as error:
+            info = self.get_data_info(idx)
+            files = [info['img_path']] + ([info['depth_path']] if info.get('depth_path') else [])
+            problems = [problem for problem in (broken_file(f, self.backend_args) for f in files) if problem]
+            cause = ('; '.join(problems) + ' (restore it, or re-run tools/create_data.py)' if problems else
+                     f'{type(error).__name__}: {error}')
+            raise SampleLoadError(f'{self.ann_file}: sample {idx} ({info["img_path"]}) cannot be loaded: '
+                                  f'{cause}') from error
