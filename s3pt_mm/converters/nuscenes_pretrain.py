@@ -23,7 +23,7 @@ atomically too.
 """
 import io
 import os.path as osp
-from collections import Counter
+from collections import Counter, defaultdict
 from multiprocessing import Pool
 from typing import Optional, Tuple
 
@@ -42,7 +42,14 @@ COMPLETION = dict(fast=fill_in_fast, multiscale=fill_in_multiscale)
 
 
 class ConversionError(RuntimeError):
-    """An image that cannot be converted; the message names the file and the problem."""
+    """An image that cannot be converted. ``kind`` is the problem, one of a fixed set of short phrases
+    (``'missing image'``, ``'corrupt point cloud'``, ...: the groups of the failure report); the message is
+    ``'<kind>: <detail>'``, the detail naming the file."""
+
+    def __init__(self, kind: str, detail: str):
+        super().__init__(f'{kind}: {detail}')
+        self.kind = kind
+        self.detail = detail
 
 
 def build_jobs(nusc, version: str, out_dir: str, depth_downsample: int,
@@ -87,11 +94,11 @@ def load_points(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     try:
         data = fileio.get(path, backend_args=backend_args)
     except FileNotFoundError:
-        raise ConversionError(f'missing point cloud: {path}')
+        raise ConversionError('missing point cloud', path)
     if not data:
-        raise ConversionError(f'empty sweep (0 bytes): {path}')
+        raise ConversionError('empty sweep', f'{path} (0 bytes)')
     if len(data) % (5 * 4):
-        raise ConversionError(f'corrupt point cloud: {path} has {len(data)} bytes, not a multiple of 20 '
+        raise ConversionError('corrupt point cloud', f'{path} has {len(data)} bytes, not a multiple of 20 '
                               '(5 float32 per point)')
     return np.frombuffer(data, dtype=np.float32).reshape(-1, 5)[:, :3]
 
@@ -101,12 +108,12 @@ def check_image(path: str, backend_args: Optional[dict] = None) -> None:
     try:
         data = fileio.get(path, backend_args=backend_args)
     except FileNotFoundError:
-        raise ConversionError(f'missing image: {path}')
+        raise ConversionError('missing image', path)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.verify()
     except Exception as error:  # PIL raises several types for broken files
-        raise ConversionError(f'corrupt image: {path} ({error})') from error
+        raise ConversionError('corrupt image', f'{path} ({error})') from error
 
 
 def block_nearest(depth: np.ndarray, factor: int) -> np.ndarray:
@@ -115,7 +122,8 @@ def block_nearest(depth: np.ndarray, factor: int) -> np.ndarray:
         return depth
     height, width = depth.shape
     if height % factor or width % factor:
-        raise ConversionError(f'image size {height}x{width} is not divisible by depth_downsample={factor}')
+        raise ConversionError('image size not divisible by depth_downsample',
+                              f'{height}x{width}, depth_downsample={factor}')
     blocks = np.where(depth > 0, depth, np.inf).reshape(height // factor, factor, width // factor, factor)
     nearest = blocks.min(axis=(1, 3))
     return np.where(np.isfinite(nearest), nearest, 0).astype(np.float32)
@@ -140,14 +148,14 @@ def convert_image(job: dict, completion: str = 'fast', max_depth: float = 100.0)
     sparse = sparse_depth_map(load_points(lidar_path, job['backend_args']), job['lidar_to_cam'], job['intrinsic'],
                               (job['height'], job['width']), max_depth=max_depth)
     if sparse.num_projected == 0:
-        raise ConversionError(f"no LiDAR point of {lidar_path} projects into {job['cam']} "
-                              f"({job['img_path']})")
+        raise ConversionError('no LiDAR point in the image',
+                              f"{lidar_path} projects no point into {job['cam']} ({job['img_path']})")
     dense = COMPLETION[completion](block_nearest(sparse.depth, factor), max_depth=max_depth)
     try:
         write_png_atomic(out_path, np.round(np.clip(dense, 0, 65535 / DEPTH_SCALE) * DEPTH_SCALE)
                          .astype(np.uint16))
     except ValueError as error:
-        raise ConversionError(str(error)) from error
+        raise ConversionError('depth map not written', str(error)) from error
     return 'done', entry, sparse.num_nonfinite
 
 
@@ -155,8 +163,8 @@ def _run_job(args):
     job, completion, max_depth = args
     try:
         return convert_image(job, completion, max_depth)
-    except ConversionError as error:
-        return 'failed', job, str(error)
+    except ConversionError as error:  # plain data back from the worker process
+        return 'failed', job, (error.kind, error.detail)
 
 
 def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None, workers: int = 4,
@@ -167,7 +175,9 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
 
     Writes ``<out_dir>/depth/<CAM>/<image>.png`` and ``<out_dir>/s3pt_infos_pretrain_<split>.pkl``
     (``train``/``val``; ``mini_train``/``mini_val`` are written as ``train``/``val`` too). The images and
-    point clouds under ``root`` are read through ``mmengine.fileio`` with ``backend_args``.
+    point clouds under ``root`` are read through ``mmengine.fileio`` with ``backend_args``. With
+    ``skip_errors``, the report groups the failed images by kind of problem (:class:`ConversionError`):
+    ``failure_reasons`` counts them, ``failed_images`` lists their image paths.
 
     Raises:
         ConversionError: an image failed and ``skip_errors`` is False (nothing is written for it and no
@@ -180,7 +190,7 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
     out_dir = out_dir or root
     nusc = NuScenes(version=version, dataroot=root, verbose=False)
     jobs = build_jobs(nusc, version, out_dir, depth_downsample, backend_args)
-    counts, reasons, nonfinite = Counter(), Counter(), 0
+    counts, failed_images, nonfinite = Counter(), defaultdict(list), 0
     entries = [None] * len(jobs)
     tasks = [(job, completion, max_depth) for job in jobs]
     pool = Pool(workers) if workers > 0 else None
@@ -190,9 +200,10 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
                 tqdm(results, total=len(jobs), desc='depth maps', disable=not progress)):
             counts[status] += 1
             if status == 'failed':
+                kind, detail = extra
                 if not skip_errors:
-                    raise ConversionError(f'{extra} (use --skip-errors to skip such images)')
-                reasons[extra.split(':')[0]] += 1
+                    raise ConversionError(kind, f'{detail} (use --skip-errors to skip such images)')
+                failed_images[kind].append(payload['img_path'])
                 continue
             entries[index] = payload
             nonfinite += extra
@@ -212,7 +223,9 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
         dump_pickle_atomic(path, dict(metainfo=dict(metainfo, split=split), data_list=data_list))
         info_files[name] = dict(path=path, images=len(data_list))
     report = dict(images=len(jobs), done=counts['done'], skipped=counts['skipped'],
-                  failed=counts['failed'], failure_reasons=dict(reasons),
+                  failed=counts['failed'],
+                  failure_reasons={kind: len(images) for kind, images in failed_images.items()},
+                  failed_images=dict(failed_images),
                   nonfinite_points_dropped=nonfinite, info_files=info_files, metainfo=metainfo)
     write_json_atomic(osp.join(out_dir, 's3pt_create_data_report.json'), report)
     return report

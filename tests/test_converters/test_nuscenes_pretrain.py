@@ -1,4 +1,5 @@
 """tools/create_data.py nuscenes on the synthetic nuScenes data: infos, depth maps, resume, errors."""
+import json
 import os
 import pickle
 import shutil
@@ -87,6 +88,7 @@ def test_corrupt_point_cloud_is_named_or_counted(nuscenes_copy):
     report = create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False,
                                    skip_errors=True)
     assert report['failed'] == 6 and report['failure_reasons'] == {'corrupt point cloud': 6}
+    assert len(report['failed_images']['corrupt point cloud']) == 6
     infos = pickle.load(open(nuscenes_copy / 's3pt_infos_pretrain_train.pkl', 'rb'))['data_list']
     infos += pickle.load(open(nuscenes_copy / 's3pt_infos_pretrain_val.pkl', 'rb'))['data_list']
     assert len(infos) == 36 - 6  # the failed images have no entry and no depth map
@@ -104,7 +106,26 @@ def test_missing_image_and_empty_sweep(nuscenes_copy):
         png.unlink()
     report = create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False,
                                    skip_errors=True)
-    assert report['failure_reasons'] == {'missing image': 1, 'empty sweep (0 bytes)': 6}
+    assert report['failure_reasons'] == {'missing image': 1, 'empty sweep': 6}
+    assert report['failed_images']['missing image'] == [str(image.relative_to(nuscenes_copy))]
+
+
+def test_failures_are_grouped_by_kind(nuscenes_copy):
+    """A sweep whose points project into no camera fails its 6 images with messages that differ (each
+    names its camera and image); the report groups them under one kind and lists the images."""
+    lidar = sorted((nuscenes_copy / 'samples' / 'LIDAR_TOP').glob('*.pcd.bin'))[0]
+    np.full((3, 5), np.nan, np.float32).tofile(lidar)  # three invalid points, dropped by the projection
+    with pytest.raises(ConversionError,
+                       match=f'no LiDAR point in the image: .*{lidar.name} projects no point'):
+        create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False)
+    report = create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False,
+                                   skip_errors=True)
+    assert report['failure_reasons'] == {'no LiDAR point in the image': 6}
+    images = report['failed_images']['no LiDAR point in the image']
+    assert sorted(image.split('/')[1] for image in images) == sorted(
+        ['CAM_FRONT', 'CAM_FRONT_RIGHT', 'CAM_FRONT_LEFT', 'CAM_BACK', 'CAM_BACK_LEFT', 'CAM_BACK_RIGHT'])
+    saved = json.loads((nuscenes_copy / 's3pt_create_data_report.json').read_text())
+    assert saved['failed_images'] == report['failed_images']
 
 
 def test_wrong_root_or_version_cli(tmp_path, synthetic_data_root):
