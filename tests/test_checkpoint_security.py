@@ -120,6 +120,22 @@ def test_convert_petr_checkpoint_tool_refuses_it(malicious, tmp_path):
     assert not out.exists()
 
 
+class _HistoryBufferInit:
+    """Unpickles to ``getattr(HistoryBuffer, '__init__')``: ``getattr`` is allowed for the statistics
+    methods a history buffer pickles, nothing else."""
+
+    def __reduce__(self):
+        from mmengine.logging import HistoryBuffer
+        return getattr, (HistoryBuffer, '__init__')
+
+
+def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
+    path = tmp_path / 'getattr.pth'
+    torch.save(dict(meta=dict(hook=_HistoryBufferInit())), path)
+    with pytest.raises(UntrustedCheckpointError, match=r"getattr\('HistoryBuffer', '__init__'\)"):
+        load_checkpoint_safely(path)
+
+
 def test_trusted_file_loads_only_with_the_opt_in(tmp_path, monkeypatch):
     """A legacy checkpoint with a harmless non-weight object (an argparse Namespace in its meta) loads when
     the user lists it in S3PT_TRUSTED_CHECKPOINTS, or calls load_trusted_checkpoint; listing another file

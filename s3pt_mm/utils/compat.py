@@ -47,12 +47,16 @@ class UntrustedCheckpointError(pickle.UnpicklingError):
     """A checkpoint holds objects outside the allow-list; it was refused and nothing of it ran."""
 
 
+#: the statistics methods every HistoryBuffer holds (mmengine's ``HistoryBuffer._set_default_statistics``)
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
 def _history_buffer_statistic(cls, name):
-    """Stands in for ``getattr`` when unpickling: a HistoryBuffer pickles its statistics methods (``min``,
-    ``max``, ``current``, ``mean``) as ``getattr(HistoryBuffer, name)``; nothing else is looked up."""
+    """Stands in for ``getattr`` when unpickling: a HistoryBuffer pickles its statistics methods as
+    ``getattr(HistoryBuffer, name)``; nothing else is looked up."""
     from mmengine.logging import HistoryBuffer
-    if cls is HistoryBuffer and name in HistoryBuffer._statistics_methods:
-        return HistoryBuffer._statistics_methods[name]
+    if cls is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(HistoryBuffer, name)
     raise pickle.UnpicklingError(f'Unsupported global: getattr({getattr(cls, "__qualname__", cls)!r}, {name!r}) '
                                  'is not a statistics method of mmengine.logging.HistoryBuffer')
 

@@ -1,6 +1,9 @@
 """The mmengine <-> modern torch compatibility fixes (s3pt_mm.utils.compat), with real Runner
 checkpoints: weights-only loading with exactly the allow-list they need, save, resume, load_from."""
+import os
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -8,7 +11,7 @@ import torch
 import s3pt_mm.engine  # noqa: F401  (importing it applies the fixes)
 from s3pt_mm.utils.compat import apply_compat_patches, load_checkpoint_safely, runner_checkpoint_globals
 
-from tests.helpers import make_toy_runner
+from tests.helpers import ROOT, make_toy_runner
 
 
 @pytest.fixture(scope='module')
@@ -31,6 +34,17 @@ def test_runner_checkpoint_needs_the_fix(trained):
     loaded = load_checkpoint_safely(ckpt, map_location='cpu')
     assert loaded['meta']['iter'] == 4
     assert 'message_hub' in loaded
+
+
+def test_a_fresh_process_loads_it(trained):
+    """The statistics methods of the history buffers load in a process where no HistoryBuffer was made
+    yet (mmengine registers them on the first one)."""
+    code = ('import sys; from s3pt_mm.utils.compat import load_checkpoint_safely; '
+            'print(load_checkpoint_safely(sys.argv[1])["message_hub"]["log_scalars"]["train/loss"].mean())')
+    result = subprocess.run([sys.executable, '-c', code, str(trained[0] / 'iter_4.pth')], capture_output=True,
+                            text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert float(result.stdout) > 0
 
 
 def test_the_allow_list_is_exactly_what_runner_checkpoints_need(trained):
