@@ -95,8 +95,8 @@ def _refused_types(source, error):
         names = re.findall(r'GLOBAL (\S+) was not an allowed global', str(error))
     if names:
         return 'the type(s) ' + ', '.join(sorted(names))
-    detail = str(error).partition('WeightsUnpickler error:')[2] or str(error)
-    return detail.strip().split('\n\n')[0]
+    detail = (str(error).partition('WeightsUnpickler error:')[2] or str(error)).strip().split('\n', 1)[0]
+    return f'what the weights-only unpickler rejects ({detail})'
 
 
 def _weights_only(source, load):
