@@ -27,14 +27,15 @@ class NonFiniteTrainingError(FloatingPointError):
 
 def nonfinite_names(named_tensors):
     """Names of the tensors (or lists of tensors) among ``(name, value)`` pairs that hold a NaN/Inf, with
-    one device synchronisation for all of them."""
-    named = [(name, value if isinstance(value, (list, tuple)) else [value]) for name, value in named_tensors]
+    one device synchronisation for all of them; other values are left to their consumer."""
+    named = [(name, [v for v in (value if isinstance(value, (list, tuple)) else [value])
+                     if isinstance(v, torch.Tensor)]) for name, value in named_tensors]
     named = [(name, values) for name, values in named if values]
     if not named:
         return []
-    flags = torch.stack([torch.stack([torch.isfinite(v.detach()).all() for v in values]).all().cpu()
-                         for _, values in named]).tolist()
-    return [name for (name, _), finite in zip(named, flags) if not finite]
+    flags = [torch.stack([torch.isfinite(v.detach()).all() for v in values]).all() for _, values in named]
+    finite = torch.stack([flag.to(flags[0].device) for flag in flags]).tolist()
+    return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
 @HOOKS.register_module()
