@@ -93,10 +93,11 @@ def test_frozen_backbone_refuses_it(malicious):
     _assert_refused(error.value, path, marker)
 
 
-def test_extract_backbone_tool_refuses_it(malicious, tmp_path):
+@pytest.mark.parametrize('tool', ['tools/extract_backbone.py', 'tools/convert_petr_checkpoint.py'])
+def test_checkpoint_conversion_tools_refuse_it(malicious, tmp_path, tool):
     path, marker = malicious
-    out = tmp_path / 'backbone.pth'
-    result = run_tool('tools/extract_backbone.py', str(path), str(out), check=False)
+    out = tmp_path / 'out.pth'
+    result = run_tool(tool, str(path), str(out), check=False)
     assert result.returncode != 0 and 'Traceback' not in result.stderr
     _assert_refused(result.stderr, path, marker)
     assert not out.exists()
@@ -109,15 +110,6 @@ def test_visualize_tools_refuse_it(malicious):
     with pytest.raises(SystemExit) as error:
         build_teacher(str(path))
     _assert_refused(error.value.code, path, marker)
-
-
-def test_convert_petr_checkpoint_tool_refuses_it(malicious, tmp_path):
-    path, marker = malicious
-    out = tmp_path / 'head.pth'
-    result = run_tool('tools/convert_petr_checkpoint.py', str(path), str(out), check=False)
-    assert result.returncode != 0 and 'Traceback' not in result.stderr
-    _assert_refused(result.stderr, path, marker)
-    assert not out.exists()
 
 
 class _HistoryBufferInit:
