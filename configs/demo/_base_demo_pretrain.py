@@ -57,6 +57,8 @@ custom_hooks = [
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=5),
     dict(type='FreezePrototypesHook', freeze_epochs=1),
     dict(type='ModelEpochHook'),
+    dict(type='NonFiniteCheckHook'),
+    dict(type='IterationSeedHook'),
     dict(type='CollapseMonitorHook', interval=5, min_kl=0.01, patience=0),  # logs only
 ]
 default_hooks = dict(logger=dict(interval=10),

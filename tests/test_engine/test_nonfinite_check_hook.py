@@ -95,3 +95,15 @@ def test_training_stops_at_the_iteration_with_the_term_named(name, inject, named
 def test_message_without_a_checkpoint(tmp_path):
     _, message = train_s3pt(tmp_path / 'early', Inject(0, 'after', _inf_centre))
     assert 'at iteration 1 ' in message and f'no checkpoint was saved in {tmp_path / "early"}' in message
+
+
+def _any_rank_on(rank):
+    from s3pt_mm.engine.hooks.nonfinite_check_hook import _on_any_rank
+    return _on_any_rank(rank == 0), _on_any_rank(False)
+
+
+def test_a_nonfinite_loss_on_one_rank_stops_every_rank():
+    """Under DDP the loss check is or-ed over the ranks, so no rank waits alone in the gradient
+    all-reduce while another has stopped."""
+    from tests.helpers import run_distributed
+    assert run_distributed(_any_rank_on) == [(True, False), (True, False)]

@@ -49,6 +49,7 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
     assert (temp.start, temp.end, temp.warmup_epochs) == (0.04, 0.07, temp_epochs)
     assert hook(cfg, 'FreezePrototypesHook').freeze_epochs == freeze
     assert hook(cfg, 'ModelEpochHook') and hook(cfg, 'CollapseMonitorHook').patience > 0
+    assert hook(cfg, 'NonFiniteCheckHook') and hook(cfg, 'IterationSeedHook')  # issue 14: stop on NaN, exact resume
     assert cfg.model_wrapper_cfg.find_unused_parameters is False and cfg.model_wrapper_cfg.broadcast_buffers is False
     assert model.global_loss.student_temp == 0.1
     crop = cfg.train_dataloader.dataset.pipeline[2].transforms[0][0]

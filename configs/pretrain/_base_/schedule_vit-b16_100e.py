@@ -32,5 +32,7 @@ custom_hooks = [
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=50),
     dict(type='FreezePrototypesHook', freeze_epochs=3),
     dict(type='ModelEpochHook'),  # the epoch for the start of L^o_ci
+    dict(type='NonFiniteCheckHook'),  # a NaN/Inf stops training, naming it and the last checkpoint
+    dict(type='IterationSeedHook'),  # random numbers seeded by iteration: resume is exact
     dict(type='CollapseMonitorHook', interval=100, min_kl=0.01, patience=5, start_iter=2000),
 ]

@@ -34,6 +34,8 @@ custom_hooks = [
     dict(type='TeacherTempWarmupHook', start=0.04, end=0.07, warmup_epochs=30),  # teacher temp.
     dict(type='FreezePrototypesHook', freeze_epochs=1),  # freeze last layer epochs
     dict(type='ModelEpochHook'),  # the epoch for the start of L^o_ci
+    dict(type='NonFiniteCheckHook'),  # a NaN/Inf stops training, naming it and the last checkpoint
+    dict(type='IterationSeedHook'),  # random numbers seeded by iteration: resume is exact
     # Teacher entropy / KL to the batch mean / prototypes in use; stops after 5 collapsed checks in a row
     # past the first 2 epochs' worth of iterations (~1000 at batch 256 on nuScenes' 168k camera images).
     dict(type='CollapseMonitorHook', interval=100, min_kl=0.01, patience=5, start_iter=2000),

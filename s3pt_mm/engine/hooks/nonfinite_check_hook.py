@@ -16,6 +16,7 @@ checkpoint of the work dir to resume from. No checkpoint is written for the fail
 import os.path as osp
 
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
@@ -38,6 +39,15 @@ def nonfinite_names(named_tensors):
     return [name for (name, _), ok in zip(named, finite) if not ok]
 
 
+def _on_any_rank(flag: bool) -> bool:
+    """``flag`` or-ed over the DDP ranks (one small all-reduce when distributed)."""
+    if get_world_size() == 1:
+        return flag
+    value = torch.tensor(float(flag))
+    all_reduce(value, op='max')
+    return bool(value.item() > 0)
+
+
 @HOOKS.register_module()
 class NonFiniteCheckHook(Hook):
     """Stop training at the iteration where a loss term, a model buffer or the Sinkhorn transport plan
@@ -58,8 +68,9 @@ class NonFiniteCheckHook(Hook):
 
         def checked_parse_losses(losses):
             bad = nonfinite_names(losses.items())
-            if bad:
-                raise FloatingPointError(f'non-finite loss term(s) {", ".join(bad)}')
+            if _on_any_rank(bool(bad)):  # every rank stops, none waits in the gradient all-reduce
+                raise FloatingPointError(f'non-finite loss term(s) {", ".join(bad)}' if bad else
+                                         'a non-finite loss term on another DDP rank')
             return parse_losses(losses)
 
         def checked_train_step(data, optim_wrapper):
