@@ -61,7 +61,7 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
     picture = cv2.imread(str(out / 'results.png'))
     assert picture is not None and picture.std() > 10
     # each seed has its own floor, and pre-trains with its own seed
-    floors = [torch.load(out / f'seed{s}' / 'random_init.pth', weights_only=False)['state_dict'] for s in SEEDS]
+    floors = [torch.load(out / f'seed{s}' / 'random_init.pth', weights_only=True)['state_dict'] for s in SEEDS]
     key = 'backbone.patch_embed.projection.weight'
     assert not torch.equal(floors[0][key], floors[1][key])
     assert '-- DINO (seed 1) ->' in first.stdout
