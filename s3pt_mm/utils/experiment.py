@@ -202,7 +202,7 @@ def seed_chart(summary: Sequence[dict], path: str, title: str) -> None:
     from .fileio import atomic_path
     groups = ['mIoU'] + list(dict.fromkeys(c for row in summary for c in row['per_class']))
     width = 0.8 / len(summary)
-    fig, ax = plt.subplots(figsize=(max(8.0, 0.9 * len(groups) * (1 + 0.15 * len(summary))), 4.5))
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(groups) * (1 + 0.1 * len(summary))), 4.5))
     for i, row in enumerate(summary):
         pairs = [row['mIoU']] + [row['per_class'].get(c, (math.nan, math.nan)) for c in groups[1:]]
         means = [0.0 if math.isnan(m) else m for m, _ in pairs]
