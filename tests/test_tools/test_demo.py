@@ -1,5 +1,6 @@
 """tools/demo.py (what `bash tools/demo.sh` runs) end to end at a tiny size: every step, the comparison
-table with the random-init floor, the pictures, and a second run that reuses the finished steps."""
+table with the random-init floor (mean ± std over 2 seeds), the pictures, and a second run that reuses the
+finished steps."""
 import re
 
 import cv2
@@ -12,34 +13,42 @@ from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
 pytestmark = pytest.mark.slow
 
 
+def _mean_std(cell):
+    mean, _, std = cell.partition('±')
+    return float(mean), float(std)
+
+
 def _table(markdown):
-    """{backbone: (mIoU, {class: IoU or None})} of the demo's results table; checks its header."""
+    """{backbone: (seeds, (mIoU mean, std), {class: mean IoU or None})} of the demo's results table; checks
+    its header."""
     rows = [line.split('|')[1:-1] for line in markdown.splitlines() if line.startswith('| ')]
     header, body = [c.strip() for c in rows[0]], rows[1:]
-    assert header == ['backbone', 'mIoU', *NUIMAGES_SEG_CLASSES]
+    assert header == ['backbone', 'seeds', 'mIoU', *NUIMAGES_SEG_CLASSES]
     table = {}
     for cells in body:
-        per_class = [None if c.strip() == '-' else float(c) for c in cells[2:]]
-        table[cells[0].strip()] = (float(cells[1]), dict(zip(header[2:], per_class)))
+        per_class = [None if c.strip() == '-' else _mean_std(c)[0] for c in cells[3:]]
+        table[cells[0].strip()] = (int(cells[1]), _mean_std(cells[2]), dict(zip(header[3:], per_class)))
     return table
 
 
 def test_demo_runs_every_step_and_resumes(tmp_path):
     data, out = tmp_path / 'data', tmp_path / 'out'
     args = ['tools/demo.py', '--data', str(data), '--out', str(out), '--scenes', '2', '--samples-per-scene',
-            '3', '--pretrain-epochs', '3', '--seg-iters', '10', '--workers', '0']
+            '3', '--pretrain-epochs', '3', '--seg-iters', '10', '--seeds', '0', '1', '--workers', '0']
     first = run_tool(*args)
     steps = re.findall(r'\[demo (\d)/7\]', first.stdout)
-    assert steps == [str(i) for i in range(1, 8)]
+    assert steps == [str(i) for i in range(1, 8)]  # data, depth, labels, seed 0, seed 1, results, pictures
     table = _table((out / 'results.md').read_text())
     assert list(table) == ['random init', 'S3PT']
-    for miou, per_class in table.values():
+    for seeds, (miou, std), per_class in table.values():
+        assert seeds == 2 and std >= 0.0
         ious = [iou for iou in per_class.values() if iou is not None]
         assert all(0.0 <= iou <= 100.0 for iou in ious)
         assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes present (0.1 rounding)
     printed = first.stdout[first.stdout.index('Linear probing, synthetic nuImages val'):]
     assert _table(printed) == table  # the table printed is the one written
-    assert (out / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
+    assert (out / 'seed0' / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
+    assert (out / 'seed1' / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
     for name in ('depth_completion', 'spatial_clusters', 'segmentation'):
         picture = cv2.imread(str(out / 'pictures' / f'{name}.png'))
         assert picture is not None and picture.std() > 10, name
@@ -50,7 +59,7 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
 
     second = run_tool(*args)
     assert 'already there' in second.stdout
-    assert '-- S3PT ->' not in second.stdout and '-- S3PT backbone ->' not in second.stdout  # reused
+    assert '-- S3PT (seed' not in second.stdout and '-- S3PT backbone (seed' not in second.stdout  # reused
     assert _table((out / 'results.md').read_text()) == table
 
 

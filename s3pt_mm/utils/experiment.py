@@ -1,0 +1,273 @@
+"""The runs behind tools/demo.py and tools/proxy_experiment.py, on a synthetic data root (tools/demo.py
+steps 1-3 make one): pre-train a demo config (``configs/demo/``) with a seed and a number of epochs, build
+the random-initialisation floor, linear-probe a frozen checkpoint on nuImages, read the probe's mIoU and
+per-class IoU (:mod:`s3pt_mm.seg.results`), and aggregate them over seeds (mean ± sample standard
+deviation). Every run is a ``tools/train.py`` subprocess; a finished run (its final checkpoint exists) is
+kept, an interrupted one resumes.
+
+``patch_size`` (None: the configs' 16) changes the ViT's patch in pre-training (backbone and the views'
+token geometry) and in the probe alike: at 96x96 crops, 8 gives 12x12 tokens per view instead of 6x6.
+"""
+import math
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .fileio import write_text_atomic
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PRETRAIN_CONFIGS = dict(
+    dino='configs/demo/dino_vit-demo_synthetic.py',
+    cribo='configs/demo/cribo_vit-demo_synthetic.py',
+    cribo_vmf='configs/demo/table1/cribo-vmf_vit-demo_synthetic.py',
+    cribo_vmf_many1it='configs/demo/table1/cribo-vmf-16c-1it_vit-demo_synthetic.py',
+    s3pt='configs/demo/s3pt_vit-demo_synthetic.py',
+)
+SEG_CONFIG = 'configs/demo/segmenter-linear_vit-demo_synthetic-nuimages.py'
+NAMES = dict(random='random init', dino='DINO', cribo='CrIBo', cribo_vmf='CrIBo + vMF',
+             cribo_vmf_many1it='CrIBo + vMF + 16 clusters/1 it', s3pt='S3PT')
+#: the model whose initialisation is the random floor
+RANDOM_INIT_CONFIG = PRETRAIN_CONFIGS['s3pt']
+
+
+class Progress:
+    """Numbered step headers with elapsed times: ``[<tool> i/total] (   t s) text``."""
+
+    def __init__(self, total: int, tool: str):
+        self.total, self.tool, self.index, self.start = total, tool, 0, time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.start
+
+    def step(self, text: str) -> None:
+        self.index += 1
+        print(f'\n[{self.tool} {self.index}/{self.total}] ({self.elapsed():6.0f} s) {text}', flush=True)
+
+
+def run_tool(*args: str) -> None:
+    """Run a project tool with this interpreter from the repository root; stream its output; stop the
+    calling tool (SystemExit) if it fails."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''),
+               PYTHONWARNINGS='ignore')
+    result = subprocess.run([sys.executable, *args], cwd=ROOT, env=env)
+    if result.returncode != 0:
+        raise SystemExit(f'`{" ".join(args)}` failed (exit {result.returncode}); fix the problem above and '
+                         'run the command again: finished runs are kept')
+
+
+def pretrain_scale(patch_size: Optional[int]) -> Dict[str, int]:
+    """Config changes of a demo pre-training config for ``patch_size`` (backbone + token geometry)."""
+    if patch_size is None:
+        return {}
+    return {'model.backbone.patch_size': patch_size,
+            'train_dataloader.dataset.pipeline.2.transforms.0.2.patch_size': patch_size}
+
+
+def _seed_options(seed: Optional[int]) -> List[str]:
+    return [] if seed is None else [f'randomness.seed={seed}']
+
+
+def _loader_options(loaders: Sequence[str], workers: int) -> List[str]:
+    return [option for loader in loaders for option in
+            (f'{loader}.num_workers={workers}', f'{loader}.persistent_workers={workers > 0}')]
+
+
+def pretrain(method: str, data_root: str, work_dir: str, epochs: int, workers: int,
+             seed: Optional[int] = None, patch_size: Optional[int] = None) -> str:
+    """Pre-train ``PRETRAIN_CONFIGS[method]`` on the nuScenes root ``data_root`` for ``epochs`` (>= 3);
+    returns its final checkpoint (kept when it exists)."""
+    final = osp.join(work_dir, f'epoch_{epochs}.pth')
+    if not osp.isfile(final):
+        print(f'-- {NAMES[method]}{"" if seed is None else f" (seed {seed})"} -> {work_dir}', flush=True)
+        run_tool('tools/train.py', PRETRAIN_CONFIGS[method], '--work-dir', work_dir, '--resume',
+                 '--cfg-options', f'train_dataloader.dataset.data_root={data_root}/',
+                 f'train_cfg.max_epochs={epochs}',
+                 # the schedules of configs/demo/_base_demo_pretrain.py, stretched to the epochs asked for
+                 f'param_scheduler.1.T_max={epochs - 2}', f'param_scheduler.1.end={epochs}',
+                 f'param_scheduler.2.T_max={epochs}', f'param_scheduler.2.end={epochs}',
+                 *_loader_options(['train_dataloader'], workers), f'default_hooks.checkpoint.interval={epochs}',
+                 *_seed_options(seed), *[f'{k}={v}' for k, v in pretrain_scale(patch_size).items()])
+    return final
+
+
+def random_init_checkpoint(path: str, seed: int = 0, patch_size: Optional[int] = None) -> str:
+    """A pre-training checkpoint of the demo S3PT model right after initialisation with ``seed`` (the
+    floor); kept when it exists."""
+    if osp.isfile(path):
+        return path
+    import torch
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.models  # noqa: F401
+    from .checkpoint import save_checkpoint_atomic
+    torch.manual_seed(seed)
+    cfg = Config.fromfile(osp.join(ROOT, RANDOM_INIT_CONFIG))
+    cfg.merge_from_dict(pretrain_scale(patch_size))
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    # the config in the meta, as an mmengine Runner stores it (tools/visualize.py builds the model from it)
+    save_checkpoint_atomic(dict(meta=dict(cfg=cfg.pretty_text, note=f'random initialisation, seed {seed}'),
+                                state_dict=model.state_dict()), path)
+    return path
+
+
+def linear_probe(checkpoint: str, data_root: str, work_dir: str, iters: int, workers: int, name: str,
+                 seed: Optional[int] = None, patch_size: Optional[int] = None) -> str:
+    """Train the Segmenter linear head on the frozen backbone of ``checkpoint`` on the nuImages root
+    ``data_root`` for ``iters`` iterations and evaluate it on the val split; returns ``work_dir`` (a
+    finished probe is kept)."""
+    if not osp.isfile(osp.join(work_dir, f'iter_{iters}.pth')):
+        print(f'-- {name} backbone{"" if seed is None else f" (seed {seed})"} -> {work_dir}', flush=True)
+        run_tool('tools/train.py', SEG_CONFIG, '--work-dir', work_dir, '--cfg-options',
+                 f'model.backbone.checkpoint={checkpoint}', f'train_dataloader.dataset.data_root={data_root}/',
+                 f'val_dataloader.dataset.data_root={data_root}/', f'train_cfg.max_iters={iters}',
+                 f'train_cfg.val_interval={iters}', f'default_hooks.checkpoint.interval={iters}',
+                 f'param_scheduler.0.end={iters}',
+                 *_loader_options(['train_dataloader', 'val_dataloader'], workers), *_seed_options(seed),
+                 *([] if patch_size is None else [f'model.backbone.patch_size={patch_size}']))
+    return work_dir
+
+
+def probe_metrics(work_dir: str) -> Tuple[float, Dict[str, float]]:
+    """(mIoU, {class: IoU}) of the probe's last evaluation, as logged (IoU %)."""
+    from s3pt_mm.seg.results import final_metrics, per_class_iou
+    metrics = final_metrics(work_dir)
+    return metrics['mIoU'], per_class_iou(metrics)
+
+
+def mean_std(values: Sequence[float]) -> Tuple[float, float]:
+    """Mean and sample standard deviation (n - 1) of the values that are not NaN (a class absent from
+    the val images is NaN); NaN where there are none, std NaN for a single value."""
+    kept = [v for v in values if not math.isnan(v)]
+    if not kept:
+        return math.nan, math.nan
+    mean = sum(kept) / len(kept)
+    if len(kept) == 1:
+        return mean, math.nan
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in kept) / (len(kept) - 1))
+
+
+def aggregate(results: Sequence[Tuple[str, Sequence[Tuple[float, Dict[str, float]]]]]) -> List[dict]:
+    """Per backbone, its probes over seeds -> ``dict(name, n, mIoU=(mean, std), per_class={c: (mean,
+    std)}, runs=[mIoU of each seed])``."""
+    summary = []
+    for name, probes in results:
+        classes = list(dict.fromkeys(c for _, per_class in probes for c in per_class))
+        summary.append(dict(
+            name=name, n=len(probes), runs=[miou for miou, _ in probes],
+            mIoU=mean_std([miou for miou, _ in probes]),
+            per_class={c: mean_std([per_class.get(c, math.nan) for _, per_class in probes]) for c in classes}))
+    return summary
+
+
+def _pm(value: Tuple[float, float], digits: int) -> str:
+    mean, std = value
+    if math.isnan(mean):
+        return '-'
+    return f'{mean:.{digits}f}' + ('' if math.isnan(std) else f' ± {std:.{digits}f}')
+
+
+def seed_table(summary: Sequence[dict]) -> str:
+    """Markdown table: per backbone, the number of seeds, mIoU and per-class IoU as mean ± std (%)."""
+    classes = list(dict.fromkeys(c for row in summary for c in row['per_class']))
+    lines = ['| backbone | seeds | mIoU | ' + ' | '.join(classes) + ' |', '|' + '---|' * (len(classes) + 3)]
+    for row in summary:
+        cells = [_pm(row['per_class'].get(c, (math.nan, math.nan)), 1) for c in classes]
+        lines.append(f'| {row["name"]} | {row["n"]} | {_pm(row["mIoU"], 2)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def seed_csv(summary: Sequence[dict]) -> str:
+    """CSV: backbone, seeds, then mean and std of mIoU and of each class (empty where NaN)."""
+    classes = list(dict.fromkeys(c for row in summary for c in row['per_class']))
+    header = ['backbone', 'seeds', 'mIoU_mean', 'mIoU_std'] + [f'{c}_{s}' for c in classes for s in ('mean', 'std')]
+    lines = [','.join(header)]
+    for row in summary:
+        values = [*row['mIoU']] + [v for c in classes for v in row['per_class'].get(c, (math.nan, math.nan))]
+        lines.append(','.join([f'"{row["name"]}"', str(row['n'])] +
+                              ['' if math.isnan(v) else f'{v:.4f}' for v in values]))
+    return '\n'.join(lines) + '\n'
+
+
+def seed_chart(summary: Sequence[dict], path: str, title: str) -> None:
+    """Grouped bar chart (PNG): mIoU and each class's IoU per backbone, error bars = std over seeds."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    from .fileio import atomic_path
+    groups = ['mIoU'] + list(dict.fromkeys(c for row in summary for c in row['per_class']))
+    width = 0.8 / len(summary)
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(groups) * (1 + 0.1 * len(summary))), 4.5))
+    for i, row in enumerate(summary):
+        pairs = [row['mIoU']] + [row['per_class'].get(c, (math.nan, math.nan)) for c in groups[1:]]
+        means = [0.0 if math.isnan(m) else m for m, _ in pairs]
+        stds = [0.0 if math.isnan(s) else s for _, s in pairs]
+        ax.bar([g + (i - (len(summary) - 1) / 2) * width for g in range(len(groups))], means, width, yerr=stds,
+               capsize=2, label=f'{row["name"]} (n={row["n"]})')
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, rotation=30, ha='right')
+    ax.set_ylabel('IoU % (mean ± std over seeds)')
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format='png')
+    plt.close(fig)
+
+
+def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out: str, epochs: int,
+              iters: int, workers: int, progress: Progress, patch_size: Optional[int] = None) -> List[dict]:
+    """For each seed (one progress step each): every method of ``methods`` (``'random'``: the floor built
+    with that seed) pre-trained on ``data_root``/nuscenes and linear-probed on ``data_root``/nuimages,
+    under ``out``/seed<s>/ (pretrain_<method>, random_init.pth, linear_<method>).
+
+    Returns, per seed, ``dict(seed, checkpoints={method: path}, probes={method: work dir},
+    metrics={method: (mIoU, {class: IoU})})``."""
+    nuscenes, nuimages = osp.join(data_root, 'nuscenes'), osp.join(data_root, 'nuimages')
+    per_seed = []
+    for seed in seeds:
+        progress.step(f'seed {seed}: {", ".join(NAMES[m] for m in methods)} ({epochs} pre-training epochs, '
+                      f'{iters} probe iterations)')
+        seed_dir = osp.join(out, f'seed{seed}')
+        done = dict(seed=seed, checkpoints={}, probes={}, metrics={})
+        for method in methods:
+            if method == 'random':
+                checkpoint = random_init_checkpoint(osp.join(seed_dir, 'random_init.pth'), seed, patch_size)
+            else:
+                checkpoint = pretrain(method, nuscenes, osp.join(seed_dir, f'pretrain_{method}'), epochs, workers,
+                                      seed, patch_size)
+            work_dir = linear_probe(checkpoint, nuimages, osp.join(seed_dir, f'linear_{method}'), iters, workers,
+                                    NAMES[method], seed, patch_size)
+            done['checkpoints'][method], done['probes'][method] = checkpoint, work_dir
+            done['metrics'][method] = probe_metrics(work_dir)
+            print(f'   {NAMES[method]}, seed {seed}: mIoU {done["metrics"][method][0]:.2f}', flush=True)
+        per_seed.append(done)
+    return per_seed
+
+
+def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequence[dict],
+                 elapsed: float) -> str:
+    """``out``/results.md (mean ± std table, mIoU per seed, run time), results.json, results.csv and
+    results.png (bar chart with error bars) of :func:`run_seeds`' probes; returns the text to print."""
+    from .fileio import write_json_atomic
+    summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods])
+    table = seed_table(summary)
+    per_seed_line = '; '.join(f'{row["name"]}: ' + ' / '.join(f'{v:.2f}' for v in row['runs']) for row in summary)
+    seeds = ' '.join(str(done['seed']) for done in per_seed)
+    text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}):\n{table}\n\n'
+            f'mIoU per seed ({seeds}): {per_seed_line}')
+    write_text_atomic(osp.join(out, 'results.md'),
+                      f'# Linear probing of frozen backbones on synthetic nuImages\n\n{setup}\n\n{text}\n\n'
+                      f'Run time: {elapsed:.0f} s (finished runs found in {out} are reused, not timed again).\n')
+    write_json_atomic(osp.join(out, 'results.json'), dict(
+        setup=setup, seeds=[done['seed'] for done in per_seed], summary=summary,
+        runs={NAMES[m]: [dict(seed=done['seed'], mIoU=done['metrics'][m][0], per_class=done['metrics'][m][1])
+                         for done in per_seed] for m in methods}))
+    write_text_atomic(osp.join(out, 'results.csv'), seed_csv(summary))
+    seed_chart(summary, osp.join(out, 'results.png'), f'Linear probing, synthetic nuImages\n{setup}')
+    return text + f'\nwritten to {out}/results.md, results.json, results.csv, results.png'
