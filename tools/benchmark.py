@@ -1,21 +1,32 @@
 """Speed and memory figures of s3pt_mm, printed as a table and optionally written as JSON.
 
-    python tools/benchmark.py                        # every section
-    python tools/benchmark.py --only ip_basic clustering --json bench.json
-    python tools/benchmark.py --only pretrain --device cuda --batch-size 64
+    python tools/benchmark.py                                   # every section that needs no reference
+    python tools/benchmark.py --only step clustering --cribo-dir /tmp/cribo   # ratios to official CrIBo
+    python tools/benchmark.py --only pretrain --device cuda     # ViT-S/16 and ViT-B/16, 32 images, AMP
 
 Sections (each a function returning {figure: value}):
   ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread)
-  clustering  ms per batch of spatial clustering (B=8 images, 2 x 196 ViT-S/16 tokens of width 384)
-              with CrIBo's (32 clusters, 5 iterations) and S3PT's (128 clusters, 1 iteration, depth)
-              settings
-  pretrain    S3PT ViT-S/16 pre-training step (configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py,
-              224x224 views, 65536 prototypes): images/s and peak memory at --batch-size
+  clustering  ms per batch of spatial clustering (B=8 images, 2 x 196 ViT-S/16 tokens of width 384) with
+              CrIBo's (32 clusters, 5 iterations) and S3PT's (128 clusters, 1 iteration, depth) settings,
+              on grid and on random token positions; with --cribo-dir, CrIBo's own compute_assignments
+              with the same settings in the same run, and the speed-up
+  step        with --cribo-dir: one pre-training step of the official CrIBo code next to s3pt_mm's CrIBo
+              and S3PT ViT-S/16 configurations (same inputs, full queues, float32), in alternating worker
+              processes: medians, speed-ups and the per-part breakdown (tools/benchmarks/pretrain_step.py);
+              without it, s3pt_mm's two configurations only
+  pretrain    the pre-training step of --methods x --archs (configs/pretrain/, 224x224 views, 65536
+              prototypes, full queue): images/s and peak memory at --batch-size (default 32 per GPU with
+              fp16 mixed precision on CUDA, the paper's setting; 8 in float32 on CPU)
+  ddp         bytes communicated per S3PT ViT-S/16 step by 2 processes joined by gloo, with the DDP settings
+              of the configs (no buffer broadcast, no unused-parameter search) and with DDP's defaults, by
+              kind (gradient buckets, buffer broadcasts, s3pt_mm's own collectives) and on the loopback
+              interface
   pipeline    data-pipeline ms/image and images/s per worker of the S3PT pre-training transforms on a
               full-size 900x1600 frame with its depth map
 Adding a section = writing one function and adding it to SECTIONS.
 """
 import argparse
+import os
 import os.path as osp
 import platform
 import resource
@@ -69,28 +80,57 @@ def bench_ip_basic(args):
             'fill_in_multiscale ms/frame (900x1600, 1 thread)': multi[0]}
 
 
+def _clustering_inputs(device, positions):
+    """B=8 images, 2 x 196 tokens of width 384 (ViT-S/16 at 224x224), depths in metres, token positions on
+    the two views' patch grids ('grid') or uniformly random in a 900x1600 image ('random')."""
+    g = torch.Generator(device='cpu').manual_seed(0)
+    batch, tokens, width = 8, 2 * 196, 384
+    feats = torch.randn(batch, tokens, width, generator=g)
+    if positions == 'grid':
+        grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1).reshape(-1, 2)
+        pos = torch.cat([grid * 16 + 8, grid * 12 + 40]).expand(batch, -1, -1).contiguous()
+    else:
+        pos = torch.rand(batch, tokens, 2, generator=g) * torch.tensor([1600.0, 900.0])
+    depths = torch.rand(batch, tokens, generator=g) * 60 + 2
+    return feats.to(device), pos.to(device), depths.to(device)
+
+
 def bench_clustering(args):
     from s3pt_mm.models.utils.spatial_clustering import spatial_clustering
     device = torch.device(args.device)
-    g = torch.Generator(device='cpu').manual_seed(0)
-    batch, tokens, width = 8, 2 * 196, 384
-    feats = torch.randn(batch, tokens, width, generator=g).to(device)
-    grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1)
-    pos = torch.cat([grid.reshape(-1, 2) * 16 + 8, grid.reshape(-1, 2) * 12 + 40]).expand(batch, -1, -1)
-    depths = (torch.rand(batch, tokens, generator=g) * 60 + 2).to(device)
-    pos = pos.to(device)
+    settings = (('CrIBo settings (32 clusters, 5 iters)', 32, 5, {}),
+                ('S3PT settings (128 clusters, 1 iter)', 128, 1, {}),
+                ('S3PT settings (128 clusters, 1 iter) + depth 4', 128, 1, dict(depth_alpha=4.0)))
     out = {}
-    for name, kwargs in (('CrIBo (32 clusters, 5 iters)', dict(num_clusters=32, num_iters=5)),
-                         ('S3PT (128 clusters, 1 iter, depth 4)',
-                          dict(num_clusters=128, num_iters=1, depth_alpha=4.0))):
+    for positions in ('grid', 'random'):
+        feats, pos, depths = _clustering_inputs(device, positions)
+        for name, clusters, iters, extra in settings:
+            def ours():
+                spatial_clustering(feats, pos, depths if extra else None, num_clusters=clusters, num_iters=iters,
+                                   **extra)
+                _sync(device)
 
-        def run():
-            spatial_clustering(feats, pos, depths, **kwargs)
-            if device.type == 'cuda':
-                torch.cuda.synchronize()
+            ours_ms = _timed(ours, args.repeats)[0]
+            out[f'ours, {name}, {positions} positions: ms/batch'] = ours_ms
+            if args.cribo_dir and not extra:
+                sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+                from cribo_reference import cribo_dir_or_exit, reference_clustering
+                reference = reference_clustering(cribo_dir_or_exit(args.cribo_dir), clusters, iters, device.type)
 
-        out[f'spatial clustering ms/batch (B=8, N=392) {name}'] = _timed(run, args.repeats)[0]
+                def official():
+                    with torch.no_grad():
+                        reference(feats, pos)
+                    _sync(device)
+
+                ref_ms = _timed(official, max(args.repeats // 5, 2))[0]
+                out[f'official CrIBo compute_assignments, {name}, {positions} positions: ms/batch'] = ref_ms
+                out[f'speed-up over CrIBo, {name}, {positions} positions'] = ref_ms / ours_ms
     return out
+
+
+def _sync(device):
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
 
 
 def _peak_memory_mb(device):
@@ -99,52 +139,199 @@ def _peak_memory_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
-def bench_pretrain(args):
-    from mmengine.config import Config
-    from mmengine.optim import build_optim_wrapper
-    from mmpretrain.registry import MODELS
+PRETRAIN_CONFIGS = {
+    (method, arch): f'configs/pretrain/{method}_vit-{arch}_8xb32-{"500e" if arch == "s16" else "100e"}_nuscenes.py'
+    for method in ('dino', 'cribo', 's3pt') for arch in ('s16', 'b16')}
+
+
+def _pretrain_batch(batch, device, size=224, patch=16):
+    """uint8 views and the token geometry of PackMultiViewInputs for ``batch`` images."""
     from mmpretrain.structures import DataSample
-
-    from mmengine.registry import init_default_scope
-
-    import s3pt_mm.engine  # noqa: F401
-    import s3pt_mm.models  # noqa: F401
-    init_default_scope('mmpretrain')  # the DINO optimizer wrappers live in mmpretrain's registry
-    device = torch.device(args.device)
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
-    model = MODELS.build(cfg.model).to(device)
-    model.init_weights()
-    model.set_epoch(1)  # the cross-image term on, as from the second epoch of training
-    model.train()
-    wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16') if device.type == 'cuda' else \
-        dict(type='DINOOptimWrapper')
-    optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-4), **wrapper))
-    batch, n = args.batch_size, 196
-    grid = torch.stack(torch.meshgrid(torch.arange(14.0), torch.arange(14.0), indexing='xy'), -1)
-    grid = grid.reshape(n, 2) * 16 + 8
+    n = (size // patch)**2
+    grid = torch.stack(torch.meshgrid(torch.arange(size // patch * 1.0), torch.arange(size // patch * 1.0),
+                                      indexing='xy'), -1).reshape(n, 2) * patch + patch / 2
+    g = torch.Generator().manual_seed(0)
     samples = []
     for _ in range(batch):
         sample = DataSample()
         sample.set_field(torch.stack([grid, grid * 0.7 + 40]), 'token_positions')
-        sample.set_field(torch.rand(2, n) * 50 + 2, 'token_depths')
+        sample.set_field(torch.rand(2, n, generator=g) * 50 + 2, 'token_depths')
         sample.set_field(torch.ones(2, n, dtype=torch.bool), 'token_depth_valid')
         samples.append(sample)
-    data = dict(inputs=[torch.randint(0, 255, (batch, 3, 224, 224), dtype=torch.uint8) for _ in range(2)],
-                data_samples=samples)
+    views = [torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, generator=g) for _ in range(2)]
+    return dict(inputs=views, data_samples=samples)
 
-    def step():
-        model.train_step(data, optim)
-        model.update_teacher(0.996)
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
 
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats(device)
-    median_ms, _ = _timed(step, max(args.repeats // 2, 2))
-    return {f'S3PT ViT-S/16 train step s (batch {batch}, {device.type})': median_ms / 1000,
-            f'S3PT ViT-S/16 images/s (batch {batch}, {device.type})': batch / (median_ms / 1000),
-            f'peak memory MiB ({"GPU allocated" if device.type == "cuda" else "process RSS"})':
-            _peak_memory_mb(device)}
+def _build_pretrain_model(config, device):
+    """The pre-training model of ``config`` on ``device``, epoch 1 (the cross-image term on), full queue."""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.engine  # noqa: F401
+    import s3pt_mm.models  # noqa: F401
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    from pretrain_step import fill_queue
+    init_default_scope('mmpretrain')  # the DINO optimizer wrappers live in mmpretrain's registry
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    torch.manual_seed(0)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    fill_queue(model.queue)
+    model.set_epoch(1)
+    model.train()
+    return model.to(device), cfg
+
+
+def bench_pretrain(args):
+    from mmengine.optim import build_optim_wrapper
+    device = torch.device(args.device)
+    batch = args.batch_size or (32 if device.type == 'cuda' else 8)
+    archs = args.archs or (['s16', 'b16'] if device.type == 'cuda' else ['s16'])
+    out = {}
+    for arch in archs:
+        for method in args.methods:
+            model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS[method, arch], device)
+            wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16', loss_scale='dynamic') \
+                if device.type == 'cuda' else dict(type='DINOOptimWrapper')
+            optim = build_optim_wrapper(model, dict(optimizer=cfg.optim_wrapper.optimizer,
+                                                    paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg'), **wrapper))
+            data = _pretrain_batch(batch, device)
+
+            def step():
+                model.train_step(data, optim)
+                model.update_teacher(0.996)
+                _sync(device)
+
+            if device.type == 'cuda':
+                torch.cuda.reset_peak_memory_stats(device)
+            median_ms, _ = _timed(step, max(args.repeats // 2, 2), warmup=2)
+            name = f'{method.upper() if method != "cribo" else "CrIBo"} ViT-{arch[0].upper()}/16, batch {batch}, ' \
+                   f'{"fp16 AMP" if device.type == "cuda" else "float32"}, {device.type}'
+            out[f'{name}: s/step'] = median_ms / 1000
+            out[f'{name}: images/s'] = batch / (median_ms / 1000)
+            out[f'{name}: peak memory MiB ({"GPU allocated" if device.type == "cuda" else "process RSS"})'] = \
+                _peak_memory_mb(device)
+            del model, optim
+            if device.type == 'cuda':
+                torch.cuda.empty_cache()
+    return out
+
+
+def bench_step(args):
+    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+    from pretrain_step import compare_steps
+    kinds = (['reference'] if args.cribo_dir else []) + ['cribo', 's3pt']
+    argv = ['--cribo-dir', args.cribo_dir] if args.cribo_dir else []
+    argv += ['--batch-size', str(args.batch_size or 8), '--threads', str(args.threads),
+             '--prototypes', str(args.prototypes), '--queue-images', str(args.queue_images)]
+    opts = argparse.Namespace(batch_size=args.batch_size or 8, threads=args.threads, prototypes=args.prototypes,
+                              queue_images=args.queue_images, warmup=1, rounds=args.step_rounds, part_steps=2)
+    return compare_steps(opts, osp.abspath(__file__), argv, kinds)
+
+
+def _ddp_worker(rank, world_size, port, broadcast_buffers, find_unused_parameters, steps, batch, results):
+    """One rank of bench_ddp: S3PT ViT-S/16 in MMDistributedDataParallel with the given settings; counts
+    the bytes entering each kind of collective on this rank and, on rank 0, the loopback traffic."""
+    import os
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    from mmengine.optim import build_optim_wrapper
+    from torch.distributed.algorithms.ddp_comm_hooks import default_hooks
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    counts = {'gradient buckets (all_reduce)': 0, 'buffer broadcasts': 0, 's3pt_mm collectives': 0}
+    in_hook = [False]
+
+    def nbytes(tensors):
+        tensors = tensors if isinstance(tensors, (list, tuple)) else [tensors]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+    def counting(name, fn, skip_in_hook=False):
+        def wrapped(*a, **k):
+            if not (skip_in_hook and in_hook[0]):
+                counts[name] += nbytes(a[1] if name == 'buffer broadcasts' else a[0])
+            return fn(*a, **k)
+        return wrapped
+
+    dist.all_reduce = counting('s3pt_mm collectives', dist.all_reduce, skip_in_hook=True)
+    dist.all_gather = counting('s3pt_mm collectives', dist.all_gather)
+    dist._broadcast_coalesced = counting('buffer broadcasts', dist._broadcast_coalesced)
+
+    def hook(state, bucket):
+        counts['gradient buckets (all_reduce)'] += nbytes(bucket.buffer())
+        in_hook[0] = True
+        try:
+            return default_hooks.allreduce_hook(None, bucket)
+        finally:
+            in_hook[0] = False
+
+    model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS['s3pt', 's16'], torch.device('cpu'))
+    ddp = MMDistributedDataParallel(module=model, broadcast_buffers=broadcast_buffers,
+                                    find_unused_parameters=find_unused_parameters)
+    ddp.register_comm_hook(None, hook)
+    optim = build_optim_wrapper(ddp, dict(type='DINOOptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
+                                          paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg')))
+    data = _pretrain_batch(batch, torch.device('cpu'))
+    ddp.train_step(data, optim)  # DDP's first step (bucket rebuild) is not counted
+    for key in counts:
+        counts[key] = 0
+    dist.barrier()
+    loopback = _loopback_bytes()
+    start = time.perf_counter()
+    for _ in range(steps):
+        ddp.train_step(data, optim)
+    dist.barrier()
+    elapsed = time.perf_counter() - start
+    loopback = _loopback_bytes() - loopback
+    results[rank] = dict(counts={k: v / steps for k, v in counts.items()}, loopback=loopback / steps,
+                         step_s=elapsed / steps)
+    dist.destroy_process_group()
+
+
+def _loopback_bytes():
+    """Bytes sent on the loopback interface so far (Linux /proc/net/dev; 0 elsewhere)."""
+    try:
+        with open('/proc/net/dev') as f:
+            for line in f:
+                name, _, data = line.partition(':')
+                if name.strip() == 'lo':
+                    return int(data.split()[8])
+    except OSError:
+        pass
+    return 0
+
+
+def bench_ddp(args):
+    import socket
+
+    import torch.multiprocessing as mp
+    out = {}
+    ctx = mp.get_context('spawn')
+    for label, broadcast, unused in (('DDP defaults (broadcast_buffers, find_unused_parameters)', True, True),
+                                     ("the configs' DDP settings", False, False)):
+        with socket.socket() as sock:
+            sock.bind(('127.0.0.1', 0))
+            port = sock.getsockname()[1]
+        with ctx.Manager() as manager:
+            results = manager.dict()
+            procs = [ctx.Process(target=_ddp_worker, args=(rank, 2, port, broadcast, unused, args.ddp_steps, 2,
+                                                           results)) for rank in range(2)]
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.join()
+            if any(proc.exitcode != 0 for proc in procs):
+                raise SystemExit(f'a DDP benchmark process failed ({label})')
+            rank0 = dict(results[0])
+        for kind, value in rank0['counts'].items():
+            out[f'{label}: {kind}, MB per step per rank'] = value / 1e6
+        out[f'{label}: total, MB per step per rank'] = sum(rank0['counts'].values()) / 1e6
+        out[f'{label}: loopback traffic of both ranks, MB per step'] = rank0['loopback'] / 1e6
+        out[f'{label}: s/step (2 ranks x 1 thread, batch 2 each)'] = rank0['step_s']
+    return out
 
 
 def bench_pipeline(args):
@@ -184,22 +371,42 @@ def bench_pipeline(args):
             'S3PT pre-training pipeline images/s per worker': 1000 / median_ms}
 
 
-SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, pretrain=bench_pretrain,
-                pipeline=bench_pipeline)
+SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, step=bench_step, pretrain=bench_pretrain,
+                ddp=bench_ddp, pipeline=bench_pipeline)
+#: the sections run without --only (step, pretrain and ddp build full-size models: minutes on a CPU)
+DEFAULT_SECTIONS = ('ip_basic', 'clustering', 'pipeline')
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description='s3pt_mm benchmarks')
-    parser.add_argument('--only', nargs='+', choices=sorted(SECTIONS), help='sections to run')
+    parser.add_argument('--only', nargs='+', choices=sorted(SECTIONS),
+                        help=f'sections to run (default: {" ".join(DEFAULT_SECTIONS)})')
     parser.add_argument('--json', help='also write the figures to this JSON file')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--batch-size', type=int, default=8, help='pre-training batch (images)')
+    parser.add_argument('--cribo-dir', default=os.environ.get('CRIBO_DIR'),
+                        help='a CrIBo checkout (tileb1/CrIBo) to time the official code against (or $CRIBO_DIR)')
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='pre-training batch (images; default 32 on CUDA, 8 on CPU)')
+    parser.add_argument('--methods', nargs='+', choices=['dino', 'cribo', 's3pt'], default=['dino', 'cribo', 's3pt'],
+                        help='pretrain: methods')
+    parser.add_argument('--archs', nargs='+', choices=['s16', 'b16'],
+                        help='pretrain: ViT-S/16, ViT-B/16 (default both on CUDA, s16 on CPU)')
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads(), help='step: torch threads per worker')
+    parser.add_argument('--step-rounds', type=int, default=5, help='step: timed rounds (median)')
+    parser.add_argument('--prototypes', type=int, default=65536, help='step: prototypes per layer')
+    parser.add_argument('--queue-images', type=int, default=25000, help="step: CrIBo's queue, in images")
+    parser.add_argument('--ddp-steps', type=int, default=2, help='ddp: counted steps')
+    parser.add_argument('--step-worker', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.step_worker:
+        sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+        from pretrain_step import worker
+        return worker(args.step_worker, args)
     results = dict(machine=dict(python=platform.python_version(), torch=torch.__version__,
                                 cpu_threads=torch.get_num_threads(), device=args.device,
                                 gpu=torch.cuda.get_device_name() if args.device.startswith('cuda') else None))
-    for name in args.only or SECTIONS:
+    for name in args.only or DEFAULT_SECTIONS:
         print(f'[benchmark] {name} ...', file=sys.stderr, flush=True)
         results[name] = SECTIONS[name](args)
     width = max(len(k) for section in results.values() for k in section)

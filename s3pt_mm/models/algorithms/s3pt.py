@@ -138,20 +138,22 @@ class S3PT(BaseSelfSupervisor):
 
         # L^g_cv: the teacher's [CLS] distribution of each global view teaches the student's [CLS]
         # of every other view.
-        t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
-        t_norms = self.teacher.head.prototype_norms('global')
-        t_probs = self.global_loss.teacher_probs(t_logits, t_norms)
+        crit = self.global_loss
+        with torch.no_grad():
+            t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
+            t_bias = crit.vmf_bias(self.teacher.head.prototype_norms('global'), crit.teacher_temp)
+        t_probs = crit.teacher_probs(t_logits, t_bias)
         self._record_collapse_statistics('global', t_probs)
         t_probs = t_probs.chunk(2)
         s_cls = [s_tokens[:, 0]]
         if len(inputs) > 2:
             s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
-        s_logits = self.head(torch.cat(s_cls), 'global').float().split(batch)
-        s_norms = self.head.prototype_norms('global')
-        terms = [self.global_loss(s_logits[v], t_probs[t], s_norms)
-                 for t in range(2) for v in range(len(s_logits)) if v != t]
+        s_bias = crit.vmf_bias(self.head.prototype_norms('global'), crit.student_temp)
+        s_log_probs = crit.student_log_probs(self.head(torch.cat(s_cls), 'global').float(), s_bias).split(batch)
+        terms = [crit.cross_entropy(s_log_probs[v], t_probs[t]).mean()
+                 for t in range(2) for v in range(len(s_log_probs)) if v != t]
         losses = dict(loss_global=self.loss_weights['global_'] * sum(terms) / len(terms))
-        self.global_loss.update_center(t_logits, t_norms)
+        crit.update_center(t_logits, t_bias)
         if self.clustering is None:
             return losses
         losses.update(self._object_losses(t_tokens, s_tokens, batch, data_samples))
@@ -184,50 +186,62 @@ class S3PT(BaseSelfSupervisor):
             depths.reshape(batch, 2 * num_patches)).reshape(batch, 2, num_patches)
 
         num_clusters = self.clustering.num_clusters
-        t_o1, t_o2, shared = objects_in_both_views(t_patches, labels, num_clusters)
-        s_o1, s_o2, _ = objects_in_both_views(s_patches, labels, num_clusters)
+        # Teacher and student objects in one pooling (channels side by side): one host synchronisation
+        # (the number of shared clusters) per step.
+        objects_v1, objects_v2, shared = objects_in_both_views(torch.cat([t_patches, s_patches], dim=-1),
+                                                               labels, num_clusters)
+        t_o1, s_o1 = objects_v1.split(channels, dim=-1)
+        t_o2, s_o2 = objects_v2.split(channels, dim=-1)
         num_objects = t_o1.shape[0]
         losses = dict(num_objects=t_tokens.new_tensor(num_objects / batch))
 
-        # L^o_cv: mean over the O objects of both directions, halved (CrIBo); 0 when O = 0.
+        # Retrieval for L^o_ci first (the queue as it was before this step), so that the teacher's head
+        # projects this step's objects and their neighbours in one call.
         head, t_head, crit = self.head, self.teacher.head, self.object_loss
-        s_norms, t_norms = head.prototype_norms('object'), t_head.prototype_norms('object')
+        neighbours = self.queue.cycle_consistent_neighbours(t_o1, t_o2) if self.queue is not None else None
         with torch.no_grad():
-            t_logits = t_head(torch.cat([t_o1, t_o2]), 'object').float()
-        t_probs = crit.teacher_probs(t_logits, t_norms)
+            t_inputs = [t_o1, t_o2] + ([neighbours[0], neighbours[2]] if neighbours is not None else [])
+            t_logits = t_head(torch.cat(t_inputs), 'object').float()
+            t_bias = crit.vmf_bias(t_head.prototype_norms('object'), crit.teacher_temp)
+        t_logits, nn_logits = t_logits[:2 * num_objects], t_logits[2 * num_objects:]
+        t_probs = crit.teacher_probs(t_logits, t_bias)
         self._record_collapse_statistics('object', t_probs)
         t_probs = t_probs.chunk(2)
-        s_logits = head(torch.cat([s_o1, s_o2]), 'object').float().chunk(2)
-        cross_view = (crit.cross_entropy(s_logits[1], t_probs[0], s_norms).sum() +
-                      crit.cross_entropy(s_logits[0], t_probs[1], s_norms).sum()) / max(num_objects, 1)
+        s_bias = crit.vmf_bias(head.prototype_norms('object'), crit.student_temp)
+        s_log_probs = crit.student_log_probs(head(torch.cat([s_o1, s_o2]), 'object').float(), s_bias).chunk(2)
+
+        # L^o_cv: mean over the O objects of both directions, halved (CrIBo); 0 when O = 0.
+        cross_view = (crit.cross_entropy(s_log_probs[1], t_probs[0]).sum() +
+                      crit.cross_entropy(s_log_probs[0], t_probs[1]).sum()) / max(num_objects, 1)
         losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * cross_view
 
         # L^o_ci
         if self.queue is not None:
-            losses['loss_object_ci'] = self._cross_image_loss(t_o1, t_o2, shared.sum(dim=1), s_logits,
-                                                              s_norms, t_norms)
-        crit.update_center(t_logits, t_norms)
+            nn_probs = crit.teacher_probs(nn_logits, t_bias).chunk(2)
+            losses['loss_object_ci'] = self._cross_image_loss(s_log_probs, nn_probs, neighbours[1], neighbours[3])
+            self.queue.enqueue(t_o1, t_o2, shared.sum(dim=1))
+        crit.update_center(t_logits, t_bias)
         return losses
 
-    def _cross_image_loss(self, t_o1: Tensor, t_o2: Tensor, objects_per_image: Tensor,
-                          s_logits: tuple, s_norms: Tensor, t_norms: Tensor) -> Tensor:
+    def _cross_image_loss(self, s_log_probs: tuple, nn_probs: tuple, mask_v1: Tensor, mask_v2: Tensor) -> Tensor:
         """L^o_ci as CrIBo computes it (``CrIBoLoss.forward``): with n_1 the number of view-1 objects that
         pass the cycle test, ``(sum of the view-1 terms + sum of the view-2 terms) / n_1 / 2`` when
         ``n_1 > 0`` and the epoch has reached ``cross_image_start_epoch``, else 0. The view-1 neighbours
-        teach the student's view 2 and vice versa. Computed with masks, without host synchronisation."""
+        teach the student's view 2 and vice versa. Computed with masks, without host synchronisation.
+
+        Args:
+            s_log_probs: the student's (O, K) object log-probabilities of view 1 and view 2.
+            nn_probs: the teacher's (O, K) distributions of the neighbours retrieved for view 1 and view 2.
+            mask_v1, mask_v2: (O,) bool, the objects of view 1 / view 2 passing the cycle test.
+        """
         if self.epoch is None:
             raise RuntimeError('S3PT.set_epoch() was never called: the cross-image term L^o_ci starts at '
                                f'epoch {self.cross_image_start_epoch}. Add dict(type="ModelEpochHook") to '
                                'custom_hooks (the pre-training configs of s3pt_mm do).')
         crit = self.object_loss
-        nn_v1, mask_v1, nn_v2, mask_v2 = self.queue.cycle_consistent_neighbours(t_o1, t_o2)
-        with torch.no_grad():
-            nn_probs = crit.teacher_probs(
-                self.teacher.head(torch.cat([nn_v1, nn_v2]), 'object').float(), t_norms).chunk(2)
-        term_v2 = crit.cross_entropy(s_logits[1], nn_probs[0], s_norms)
-        term_v1 = crit.cross_entropy(s_logits[0], nn_probs[1], s_norms)
+        term_v2 = crit.cross_entropy(s_log_probs[1], nn_probs[0])
+        term_v1 = crit.cross_entropy(s_log_probs[0], nn_probs[1])
         num_v1 = mask_v1.sum()
         loss = ((term_v2 * mask_v1).sum() + (term_v1 * mask_v2).sum()) / num_v1.clamp_min(1) / 2
         active = float(self.epoch >= self.cross_image_start_epoch)
-        self.queue.enqueue(t_o1, t_o2, objects_per_image)
         return self.loss_weights['object_ci'] * active * loss * (num_v1 > 0)

@@ -41,8 +41,9 @@ class PrototypeLayer(nn.Module):
         self.magnitude = nn.Parameter(torch.ones(num_prototypes, 1), requires_grad=not norm_last_layer)
 
     def weight(self) -> Tensor:
-        """(K, p) prototype matrix W."""
-        return self.magnitude * F.normalize(self.direction, dim=-1)
+        """(K, p) prototype matrix W = v_k * (g_k / ||v_k||): one (K, p) pass (the scale is per row)."""
+        scale = self.magnitude / self.direction.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        return self.direction * scale
 
     def norms(self) -> Tensor:
         """(K,) ||W_k|| = |g_k|, differentiable: the vMF normaliser log C_p(||W_k|| / tau) of Eq. 2 is a

@@ -53,56 +53,79 @@ class DINOLoss(nn.Module):
             (out_channels, ), 1.0 / out_channels)
         self.register_buffer('center', init)
 
-    def scaled_logits(self, logits: Tensor, prototype_norms: Optional[Tensor], temperature: float) -> Tensor:
-        r"""``<W_k, z> / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)``: the logits whose softmax is Eq. 2,
+    def vmf_bias(self, prototype_norms: Optional[Tensor], temperature: float) -> Optional[Tensor]:
+        r"""The per-prototype term ``log C_p(||W_k|| / tau)`` that Eq. 2 adds to the logits; None without vMF.
+
+        It depends on the prototypes only, so a training step computes it once per prototype layer and
+        temperature (student: differentiable; teacher: under ``no_grad``) and passes it to every term
+        (:meth:`teacher_probs`, :meth:`update_center`, :meth:`cross_entropy`).
+
+        Args:
+            prototype_norms: (K,) ``||W_k||`` (ignored without vMF). temperature: ``tau``.
+
+        Returns:
+            (K,) float32 (float64 for float64 norms) or None.
+        """
+        if not self.vmf:
+            return None
+        if prototype_norms is None:
+            raise ValueError('the vMF-normalised loss needs the prototype norms ||W_k||')
+        return vmf_log_normalizer(prototype_norms / temperature, self.bottleneck_channels)
+
+    @staticmethod
+    def scaled_logits(logits: Tensor, vmf_bias: Optional[Tensor], temperature: float) -> Tensor:
+        r"""``<W_k, z> / tau`` plus, with vMF, ``log C_p(||W_k|| / tau)`` (:meth:`vmf_bias`): the logits
+        whose softmax is Eq. 2,
 
         .. math::
             P_k(z) = \frac{C_p(\|W_k\|/\tau)\exp(\langle W_k, z\rangle/\tau)}
                           {\sum_j C_p(\|W_j\|/\tau)\exp(\langle W_j, z\rangle/\tau)}.
 
-        The normaliser is differentiated: the student's gradient with respect to ||W_k|| includes
-        ``-A_p(kappa_k) / tau`` from ``d log C_p / d kappa = -A_p(kappa)``.
+        With a differentiable ``vmf_bias`` the student's gradient with respect to ||W_k|| includes
+        ``-A_p(kappa_k) / tau`` from ``d log C_p / d kappa = -A_p(kappa)``. One pass over the (N, K)
+        logits (``bias + logits * (1 / tau)``).
 
         Args:
-            logits: (N, K) raw ``<W_k, z>``. prototype_norms: (K,) ``||W_k||`` (vMF only).
-            temperature: ``tau``.
+            logits: (N, K) raw ``<W_k, z>``. vmf_bias: (K,) or None. temperature: ``tau``.
 
         Returns:
             (N, K) scaled logits.
         """
-        scaled = logits / temperature
-        if self.vmf:
-            scaled = scaled + vmf_log_normalizer(prototype_norms / temperature,
-                                                 self.bottleneck_channels).to(scaled.dtype)
-        return scaled
+        if vmf_bias is None:
+            return logits * (1.0 / temperature)
+        return torch.add(vmf_bias.to(logits.dtype), logits, alpha=1.0 / temperature)
 
     @torch.no_grad()
-    def teacher_probs(self, logits: Tensor, prototype_norms: Optional[Tensor] = None) -> Tensor:
-        """Centred and sharpened teacher distribution. logits: (N, K) raw ``<W_k, z>``."""
-        scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
-        if self.centering == 'logit':
-            return center_logits(scaled, self.center / self.teacher_temp)
-        return center_probabilities(scaled, self.center)
+    def teacher_probs(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
+        """Centred and sharpened teacher distribution. logits: (N, K) raw ``<W_k, z>``; vmf_bias: the
+        teacher's :meth:`vmf_bias` at ``teacher_temp``."""
+        center = center_logits if self.centering == 'logit' else center_probabilities
+        return center(logits, self.center, self.teacher_temp, vmf_bias)
 
     @torch.no_grad()
-    def update_center(self, logits: Tensor, prototype_norms: Optional[Tensor] = None) -> None:
+    def update_center(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> None:
         """EMA update of the centre with this step's teacher outputs (all ranks take part; a step with no
         rows on any rank leaves the centre unchanged)."""
         if self.centering == 'logit':
             stat, count = batch_mean(logits, all_reduce=True)
         else:
-            scaled = self.scaled_logits(logits, prototype_norms, self.teacher_temp)
+            scaled = self.scaled_logits(logits, vmf_bias, self.teacher_temp)
             stat, count = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
         self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
 
-    def cross_entropy(self, student_logits: Tensor, teacher_probs: Tensor,
-                      prototype_norms: Optional[Tensor] = None) -> Tensor:
-        """Per-row ``-sum_k P_t,k log P_s,k``. student_logits: (N, K) raw; teacher_probs: (N, K) -> (N,)."""
-        log_ps = torch.log_softmax(
-            self.scaled_logits(student_logits, prototype_norms, self.student_temp), dim=-1)
-        return -(teacher_probs * log_ps).sum(dim=-1)
+    def student_log_probs(self, student_logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
+        """(N, K) ``log P_s``: log-softmax of the student's scaled logits; vmf_bias: the student's
+        :meth:`vmf_bias` at ``student_temp``. Computed once per student output and shared by every term
+        that output takes part in (L^o_cv and L^o_ci use the same student objects)."""
+        return torch.log_softmax(self.scaled_logits(student_logits, vmf_bias, self.student_temp), dim=-1)
+
+    @staticmethod
+    def cross_entropy(student_log_probs: Tensor, teacher_probs: Tensor) -> Tensor:
+        """Per-row ``-sum_k P_t,k log P_s,k`` (a batched dot product: the (N, K) product is not stored).
+        student_log_probs: (N, K) from :meth:`student_log_probs`; teacher_probs: (N, K) -> (N,)."""
+        return -torch.linalg.vecdot(teacher_probs, student_log_probs)
 
     def forward(self, student_logits: Tensor, teacher_probs: Tensor,
-                prototype_norms: Optional[Tensor] = None) -> Tensor:
-        """Mean over rows of :meth:`cross_entropy`."""
-        return self.cross_entropy(student_logits, teacher_probs, prototype_norms).mean()
+                vmf_bias: Optional[Tensor] = None) -> Tensor:
+        """Mean over rows of :meth:`cross_entropy` of the student's raw logits (N, K)."""
+        return self.cross_entropy(self.student_log_probs(student_logits, vmf_bias), teacher_probs).mean()

@@ -5,6 +5,8 @@
 Pure torch; the only distributed operation is the all-gather that feeds the queue with the objects of
 every process (so every GPU retrieves neighbours from the same global queue, as in CrIBo).
 """
+import contextlib
+import math
 from typing import Tuple
 
 import torch
@@ -12,6 +14,10 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+#: slots per chunk of the half-precision search on a CPU (a chunk's scores stay in the cache)
+CPU_SEARCH_CHUNK = 16384
+
 
 def _all_gather_rows(x: Tensor) -> Tensor:
     """all_gather of (n_i, ...) tensors whose n_i may differ across processes (0 included); (sum n_i, ...)
@@ -30,6 +36,38 @@ def _all_gather_rows(x: Tensor) -> Tensor:
     return torch.cat([g[:n] for g, n in zip(gathered, sizes)])
 
 
+@contextlib.contextmanager
+def _float32_accumulation(device: torch.device):
+    """Half-precision products accumulated in float32, as :func:`search_error_bound` assumes: cuBLAS may
+    otherwise reduce split sums in half precision (``allow_{bf16,fp16}_reduced_precision_reduction``, on by
+    default). CPU kernels accumulate half-precision products in float32."""
+    if device.type != 'cuda':
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    saved = (matmul.allow_bf16_reduced_precision_reduction, matmul.allow_fp16_reduced_precision_reduction)
+    matmul.allow_bf16_reduced_precision_reduction = matmul.allow_fp16_reduced_precision_reduction = False
+    try:
+        yield
+    finally:
+        matmul.allow_bf16_reduced_precision_reduction, matmul.allow_fp16_reduced_precision_reduction = saved
+
+
+def search_error_bound(dtype: torch.dtype, dim: int) -> float:
+    """Largest possible difference between a cosine similarity computed as a ``dtype`` matrix product of
+    unit vectors (both rounded to ``dtype``, products accumulated in float32, result rounded to
+    ``dtype``) and the same similarity in float32, with u the unit roundoff of ``dtype``:
+
+    * rounding the two inputs: ``|sum q_i k_i ((1 + d_i)(1 + e_i) - 1)| <= (2u + u^2) sum |q_i k_i|
+      <= 2u + u^2`` (``|d_i|, |e_i| <= u``; ``sum |q_i k_i| <= ||q|| ||k|| = 1`` by Cauchy-Schwarz);
+    * float32 accumulation of ``dim`` products: ``<= dim * 2^-24`` (the exact re-scoring in float32 has
+      the same error, counted here too);
+    * rounding the result (``|s| <= 1 + 2u + u^2``) to ``dtype``: ``<= u (1 + 2u + u^2)``.
+    """
+    u = torch.finfo(dtype).eps / 2
+    return (2 * u + u * u) + u * (1 + 2 * u + u * u) + 2 * dim * 2.0**-24
+
+
 class ObjectQueue(nn.Module):
     """The paired teacher objects (view 1, view 2) of the last ``num_images`` images (CrIBo's queue).
 
@@ -42,28 +80,53 @@ class ObjectQueue(nn.Module):
     retrieved (CrIBo starts from random entries, which it does not use before its cross-image term starts
     after one epoch).
 
-    For retrieval by cosine similarity, the inverse norm of every stored feature is kept next to it, so
-    a step does not re-normalise the whole buffer; the retrieved features are the stored (unnormalised)
-    ones, which the teacher's head then projects, as in CrIBo.
+    Retrieval is the exact nearest neighbour by cosine similarity, found cheaply
+    (:meth:`nearest`): every stored feature is also kept L2-normalised in half precision (``keys``, the
+    search keys; bfloat16 by default) next to its float32 inverse norm, so a step neither re-normalises
+    the buffer nor multiplies it in float32. The half-precision product selects, per query, the slots
+    whose score is within twice :func:`search_error_bound` of the best score; only those are re-scored
+    in float32, which gives the same neighbour as a float32 search over the whole buffer. The retrieved
+    features are the stored float32 (unnormalised) ones, which the teacher's head then projects, as in
+    CrIBo.
+
+    Memory: ``2 * capacity * dim * (4 + 2)`` bytes (float32 features + bfloat16 keys), e.g. 3.7 GB for
+    CrIBo's 25000 images x 32 objects at ViT-S width, 1.5 GB for S3PT's 2500 x 128.
 
     Args:
         num_images (int): images whose objects are kept (Tables 6-7: 25000 for CrIBo, 2500 for S3PT).
         max_objects_per_image (int): the most objects one image can contribute (the number of spatial
             clusters M).
         dim (int): feature dimension (backbone width; CrIBo retrieves in backbone space).
+        search_dtype (torch.dtype): precision of the search keys (bfloat16 or float16).
+        max_candidates_per_query (int): re-scored slots per query at most; a query with more slots
+            within the error bound of its best score (near-duplicate entries) is searched in float32
+            over the whole buffer instead.
     """
 
-    def __init__(self, num_images: int, max_objects_per_image: int, dim: int):
+    def __init__(self, num_images: int, max_objects_per_image: int, dim: int,
+                 search_dtype: torch.dtype = torch.bfloat16, max_candidates_per_query: int = 512):
         super().__init__()
         if num_images < 1 or max_objects_per_image < 1:
             raise ValueError(f'num_images and max_objects_per_image must be >= 1, got {num_images}, '
                              f'{max_objects_per_image}')
+        if search_dtype not in (torch.bfloat16, torch.float16, torch.float32):
+            raise ValueError(f'search_dtype must be bfloat16, float16 or float32, got {search_dtype}')
         capacity = num_images * max_objects_per_image
+        self.search_margin = 2 * search_error_bound(search_dtype, dim)
+        self.max_candidates_per_query = max_candidates_per_query
         self.register_buffer('features', torch.zeros(2, capacity, dim))
+        self.register_buffer('keys', torch.zeros(2, capacity, dim, dtype=search_dtype))
         self.register_buffer('inv_norms', torch.zeros(2, capacity))
         self.register_buffer('image_counts', torch.zeros(num_images, dtype=torch.long))
         self.register_buffer('object_ptr', torch.zeros((), dtype=torch.long))
         self.register_buffer('image_ptr', torch.zeros((), dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # Checkpoints written before the search keys existed hold the features only: derive the keys.
+        if prefix + 'keys' not in state_dict and prefix + 'features' in state_dict:
+            features = state_dict[prefix + 'features']
+            state_dict[prefix + 'keys'] = F.normalize(features.float(), dim=-1).to(self.keys.dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @property
     def capacity(self) -> int:
@@ -100,12 +163,79 @@ class ObjectQueue(nn.Module):
         num_new = pairs.shape[0]
         slots = (self.object_ptr + torch.arange(num_new, device=pairs.device)) % self.capacity
         pairs = pairs.transpose(0, 1).to(self.features.dtype)  # (2, n, C)
+        norms = pairs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         self.features[:, slots] = pairs
-        self.inv_norms[:, slots] = 1.0 / pairs.norm(dim=-1).clamp_min(1e-12)
+        self.keys[:, slots] = (pairs / norms).to(self.keys.dtype)
+        self.inv_norms[:, slots] = 1.0 / norms[..., 0]
         self.object_ptr.copy_((self.object_ptr + num_new) % self.capacity)
         image_slots = (self.image_ptr + torch.arange(counts.shape[0], device=counts.device)) % self.num_images
         self.image_counts[image_slots] = counts
         self.image_ptr.copy_((self.image_ptr + counts.shape[0]) % self.num_images)
+
+    def _candidates(self, view: int, queries: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """The slots whose half-precision score is within ``search_margin`` of the query's best valid
+        score: ``(rows, slots, best)`` with ``best`` (O,) the best scores (-inf: no valid slot).
+
+        On a CPU the buffer is scanned in chunks of ``CPU_SEARCH_CHUNK`` slots (each chunk's scores stay
+        in the cache; candidates are taken against the running best, a superset, and filtered at the
+        end); on a GPU in one product (no host synchronisation per chunk)."""
+        keys = self.keys[view]
+        chunk = keys.shape[0] if keys.is_cuda else CPU_SEARCH_CHUNK
+        q = queries.to(keys.dtype)
+        best = queries.new_full((queries.shape[0], ), float('-inf'))
+        rows, slots, scores = [], [], []
+        with _float32_accumulation(keys.device):
+            for start in range(0, keys.shape[0], chunk):
+                part = q @ keys[start:start + chunk].t()  # (O, chunk), error <= search_margin / 2
+                part.masked_fill_(~valid[start:start + chunk], float('-inf'))
+                best = torch.maximum(best, part.amax(dim=1).float())
+                threshold = torch.where(torch.isfinite(best), best - self.search_margin, float('inf'))
+                # compared in the scores' precision (no float32 copy of them): the threshold rounded down
+                low = threshold.to(part.dtype)
+                low = torch.where(low.float() > threshold, torch.nextafter(low, torch.full_like(low, -math.inf)),
+                                  low)
+                r, c = (part >= low[:, None]).nonzero(as_tuple=True)
+                rows.append(r)
+                slots.append(c + start)
+                scores.append(part[r, c].float())
+        rows, slots, scores = torch.cat(rows), torch.cat(slots), torch.cat(scores)
+        keep = scores >= (best - self.search_margin)[rows]
+        return rows[keep], slots[keep], best
+
+    @torch.no_grad()
+    def nearest(self, view: int, queries: Tensor, valid: Tensor) -> Tensor:
+        """Index of each query's most cosine-similar valid slot among the ``view`` features: the exact
+        float32 nearest neighbour (ties: the lowest slot), found with a half-precision pre-selection.
+
+        Any slot whose exact score can beat the pre-selected best lies within twice the error bound of
+        it, so re-scoring those candidates in float32 gives the float32 search's answer. A query with
+        more than ``max_candidates_per_query`` candidates (near-duplicate entries) is searched in float32
+        over the whole buffer.
+
+        Args:
+            view (int): 0 or 1. queries (Tensor): (O, C) unit vectors (float32).
+            valid (BoolTensor): (capacity,) :meth:`valid_slots`.
+
+        Returns:
+            LongTensor: (O,) slot indices (0 for a query when no slot is valid).
+        """
+        num_queries = queries.shape[0]
+        rows, slots, _ = self._candidates(view, queries, valid)
+        crowded = torch.bincount(rows, minlength=num_queries) > self.max_candidates_per_query
+        any_crowded = bool(crowded.any())
+        if any_crowded:
+            keep = ~crowded[rows]
+            rows, slots = rows[keep], slots[keep]
+        exact = (self.features[view, slots] * queries[rows]).sum(-1) * self.inv_norms[view, slots]
+        row_best = exact.new_full((num_queries, ), float('-inf')).scatter_reduce(0, rows, exact, 'amax')
+        at_best = exact == row_best[rows]
+        index = torch.full((num_queries, ), self.capacity, dtype=torch.long, device=queries.device)
+        index = index.scatter_reduce(0, rows[at_best], slots[at_best], 'amin')
+        if any_crowded:
+            dense_rows = crowded.nonzero().squeeze(1)
+            dense = (queries[dense_rows] @ self.features[view].t()) * self.inv_norms[view]
+            index[dense_rows] = dense.masked_fill(~valid, float('-inf')).argmax(dim=1)
+        return index.masked_fill(index == self.capacity, 0)
 
     @torch.no_grad()
     def cycle_consistent_neighbours(self, objects_v1: Tensor,
@@ -130,13 +260,12 @@ class ObjectQueue(nn.Module):
             none = torch.zeros(0, dtype=torch.bool, device=objects_v1.device)
             return empty, none, empty.clone(), none.clone()
         valid = self.valid_slots()
-        views = (F.normalize(objects_v1, dim=-1), F.normalize(objects_v2, dim=-1))
+        views = (F.normalize(objects_v1.float(), dim=-1), F.normalize(objects_v2.float(), dim=-1))
         own = torch.arange(num_obj, device=objects_v1.device)
         results = []
         for view in (0, 1):
             other = 1 - view
-            similarity = (views[view] @ self.features[view].to(views[view].dtype).t()) * self.inv_norms[view]
-            nn_idx = similarity.masked_fill(~valid, float('-inf')).argmax(dim=1)
-            back = (self.features[other, nn_idx].to(views[other].dtype) @ views[other].t()).argmax(dim=1)
+            nn_idx = self.nearest(view, views[view], valid)
+            back = (self.features[other, nn_idx] @ views[other].t()).argmax(dim=1)
             results += [self.features[view, nn_idx].to(objects_v1.dtype), (back == own) & valid[nn_idx]]
         return tuple(results)

@@ -97,60 +97,73 @@ def vmf_log_normalizer(kappa: Tensor, dim: int) -> Tensor:
     return log_c.to(out_dtype)
 
 
-def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0) -> Tensor:
+def _softmax_of_shifted(logits: Tensor, shift: Tensor, temperature: float) -> Tensor:
+    """``softmax(logits / temperature + shift)`` with ``shift`` (K,): the (N, K) scaling and shift in one
+    pass (``shift + logits * (1 / temperature)``)."""
+    return torch.softmax(torch.add(shift.to(logits.dtype), logits, alpha=1.0 / temperature), dim=-1)
+
+
+def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
+                  bias: Optional[Tensor] = None) -> Tensor:
     r"""Teacher probabilities with DINO's centering in logit space (DINO, CrIBo).
 
     :math:`P_t = \operatorname{softmax}((t - c)/\tau_t)`, where ``c`` is the EMA of the batch mean of
     the teacher logits ``t`` (:func:`batch_mean` of ``logits``, then :func:`update_center`, momentum
-    0.9; ``c`` starts at 0) -- Caron et al. 2021, Eq. 4; CrIBo ``CrIBoLoss``.
+    0.9; ``c`` starts at 0) -- Caron et al. 2021, Eq. 4; CrIBo ``CrIBoLoss``. With a per-prototype
+    ``bias`` ``b`` (the vMF term of Eq. 2, for the CrIBo + vMF ablation with logit centering):
+    :math:`\operatorname{softmax}((t - c)/\tau_t + b)`.
 
     Args:
         logits: (..., K) teacher logits ``t``.
-        center: (K,) or broadcastable centre ``c`` (a logit).
+        center: (K,) centre ``c`` (a logit).
         temperature: teacher temperature ``tau_t``.
+        bias: (K,) or None.
 
     Returns:
         (..., K) probabilities (sum to 1 over the last dim).
     """
-    return torch.softmax((logits - center) / temperature, dim=-1)
+    shift = -center / temperature
+    return _softmax_of_shifted(logits, shift if bias is None else shift + bias, temperature)
 
 
 def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.0,
-                         eps: float = 1e-12) -> Tensor:
+                         bias: Optional[Tensor] = None, eps: float = 1e-12) -> Tensor:
     r"""Teacher probabilities with centering in probability space (DINO-vMF, S3PT Table 7).
 
     Govindarajan et al. (ICLR 2023) centre the teacher in probability space instead of logit space:
     the centre is the EMA of the batch mean of the (uncentred) teacher probabilities,
 
     .. math::
-        c \leftarrow m\,c + (1-m)\,\frac{1}{B}\sum_i \operatorname{softmax}(t_i/\tau_t), \quad m = 0.9,
+        c \leftarrow m\,c + (1-m)\,\frac{1}{B}\sum_i q_i, \quad m = 0.9,
+        \qquad q = \operatorname{softmax}(t/\tau_t + b),
 
-    an estimate of the marginal distribution over the K clusters, and each teacher distribution is
-    divided by it and renormalised:
+    an estimate of the marginal distribution over the K clusters (``b``: the vMF term of Eq. 2, or 0),
+    and each teacher distribution is divided by it and renormalised:
 
     .. math::
-        P_{t,k} = \frac{q_k / c_k}{\sum_j q_j / c_j} = \operatorname{softmax}(t/\tau_t - \log c)_k,
-        \qquad q = \operatorname{softmax}(t/\tau_t).
+        P_{t,k} = \frac{q_k / c_k}{\sum_j q_j / c_j} = \operatorname{softmax}(t/\tau_t + b - \log c)_k.
 
     Both centerings shift cluster ``k``'s logit by a running statistic; logit centering uses the mean
     logit, which with vMF logits (Eq. 2) mixes the concentration-dependent normaliser ``log C_p`` into
     it, whereas ``c_k`` here is the running estimate of how often cluster ``k`` is used, and dividing by
     it damps over-used clusters in proportion to their usage (a prior correction of the mixture
     posterior). ``c`` must start at the uniform distribution ``1/K`` (then this is plain
-    ``softmax(t/tau_t)``: a constant ``log c`` cancels). The batch statistic is
-    ``batch_mean(softmax(logits / temperature))``.
+    ``softmax(t/tau_t + b)``: a constant ``log c`` cancels). The batch statistic is
+    ``batch_mean(softmax(logits / temperature + bias))``. This is our reading of the paper's
+    "centering in probability space" (§3.1, Table 7): the DINO-vMF code could not be consulted.
 
     Args:
-        logits: (..., K) teacher logits ``t`` (e.g. the vMF logits of Eq. 2 at the teacher temperature,
-            :meth:`s3pt_mm.models.DINOLoss.scaled_logits`, and ``temperature=1`` here).
-        center: (K,) or broadcastable centre ``c``, a probability vector (> 0).
+        logits: (..., K) teacher logits ``t``.
+        center: (K,) centre ``c``, a probability vector (> 0).
         temperature: teacher temperature ``tau_t`` applied to ``logits``.
+        bias: (K,) or None.
         eps: floor of ``c`` inside the log.
 
     Returns:
         (..., K) probabilities (sum to 1 over the last dim).
     """
-    return torch.softmax(logits / temperature - torch.log(center.clamp_min(eps)), dim=-1)
+    shift = -torch.log(center.clamp_min(eps))
+    return _softmax_of_shifted(logits, shift if bias is None else shift + bias, temperature)
 
 
 def batch_mean(values: Tensor, all_reduce: bool = False) -> Tuple[Tensor, Tensor]:

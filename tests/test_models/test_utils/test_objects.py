@@ -1,6 +1,7 @@
 """Object features of CrIBo / S3PT (s3pt_mm.models.utils.object_pooling, .object_queue): pooling per
 spatial cluster, objects present in both views, and the cross-image queue (FIFO, cycle-consistent
 neighbours, gathered over DDP ranks)."""
+import pytest
 import torch
 from tests.helpers import run_distributed
 
@@ -136,3 +137,89 @@ def test_queue_gathers_the_objects_of_every_rank():
     assert features_0[0, :4, 0].tolist() == [1.0, 2.0, 3.0, 4.0]  # rank order
     assert counts_0[:3].tolist() == counts_1[:3].tolist() == [1, 0, 3]
     torch.testing.assert_close(features_0[1, :4], features_0[0, :4] * 10)
+
+
+def _filled_queue(features_v1, search_dtype=torch.bfloat16, max_candidates=512):
+    queue = ObjectQueue(num_images=1, max_objects_per_image=features_v1.shape[0], dim=features_v1.shape[1],
+                        search_dtype=search_dtype, max_candidates_per_query=max_candidates)
+    queue.enqueue(features_v1, features_v1.flip(0), torch.tensor([features_v1.shape[0]]))
+    return queue
+
+
+def _float64_nearest(queries, features):
+    """The float64 cosine nearest neighbour (CrIBo's rule: normalise both, product, top-1)."""
+    import torch.nn.functional as F
+    return (F.normalize(queries.double(), dim=-1) @ F.normalize(features.double(), dim=-1).t()).argmax(dim=1)
+
+
+def test_search_error_bound_holds_for_half_precision_products():
+    from s3pt_mm.models.utils.object_queue import search_error_bound
+    g = torch.Generator().manual_seed(0)
+    import torch.nn.functional as F
+    for dtype in (torch.bfloat16, torch.float16):
+        q = F.normalize(torch.randn(64, 384, generator=g), dim=-1)
+        # keys correlated with the queries (|cos| up to ~1) and uncorrelated ones
+        k = F.normalize(torch.cat([q + 0.05 * torch.randn(64, 384, generator=g),
+                                   torch.randn(2000, 384, generator=g).abs()]), dim=-1)
+        approx = (q.to(dtype) @ k.to(dtype).t()).double()
+        error = (approx - q.double() @ k.double().t()).abs().max().item()
+        bound = search_error_bound(dtype, 384)
+        assert error <= bound, (dtype, error, bound)
+        assert bound < 4 * torch.finfo(dtype).eps  # and it is not vacuous: ~3 unit roundoffs
+    assert search_error_bound(torch.float16, 384) < search_error_bound(torch.bfloat16, 384) / 6
+
+
+@pytest.mark.parametrize('chunk', [16384, 256, 7])
+def test_half_precision_search_finds_the_exact_nearest_neighbour(chunk, monkeypatch):
+    """Random and clustered features (many near-ties), the features stored unnormalised with various
+    norms, the buffer scanned in one chunk or in many (the running best rises from chunk to chunk): the
+    retrieved slot is the float64 nearest neighbour; a float32 search gives the same."""
+    from s3pt_mm.models.utils import object_queue
+    monkeypatch.setattr(object_queue, 'CPU_SEARCH_CHUNK', chunk)
+    g = torch.Generator().manual_seed(1)
+    centres = torch.randn(20, 64, generator=g)
+    clustered = centres[torch.randint(0, 20, (3000, ), generator=g)] + 0.02 * torch.randn(3000, 64, generator=g)
+    for features in (torch.randn(3000, 64, generator=g), clustered):
+        features = features * (0.1 + 10 * torch.rand(3000, 1, generator=g))
+        queries = torch.nn.functional.normalize(
+            features[torch.randint(0, 3000, (50, ), generator=g)] + 0.05 * torch.randn(50, 64, generator=g), dim=-1)
+        expected = _float64_nearest(queries, features)
+        valid = torch.ones(3000, dtype=torch.bool)
+        for dtype in (torch.bfloat16, torch.float16, torch.float32):
+            queue = _filled_queue(features, dtype)
+            assert queue.nearest(0, queries, valid).tolist() == expected.tolist(), dtype
+
+
+def test_crowded_queries_fall_back_to_a_float32_search():
+    """Near-duplicates (more slots within the error margin than max_candidates_per_query): still exact."""
+    g = torch.Generator().manual_seed(2)
+    base = torch.randn(1, 32, generator=g)
+    features = base + 1e-3 * torch.randn(400, 32, generator=g)  # all within ~1e-6 in cosine
+    queries = torch.nn.functional.normalize(features[:5] + 1e-4 * torch.randn(5, 32, generator=g), dim=-1)
+    expected = _float64_nearest(queries, features)
+    queue = _filled_queue(features, max_candidates=8)
+    valid = torch.ones(400, dtype=torch.bool)
+    assert queue.nearest(0, queries, valid).tolist() == expected.tolist()
+
+
+def test_nearest_breaks_ties_by_the_lowest_slot_and_skips_invalid_slots():
+    features = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.6, 0.8]])
+    queue = _filled_queue(features)
+    query = torch.tensor([[1.0, 0.0]])
+    valid = torch.ones(5, dtype=torch.bool)
+    assert queue.nearest(0, query, valid).tolist() == [1]  # slots 1, 2, 3 tie exactly (cos 1)
+    valid[1] = False
+    assert queue.nearest(0, query, valid).tolist() == [2]
+    valid[:4] = False
+    assert queue.nearest(0, query, valid).tolist() == [4]
+    assert queue.nearest(0, query, torch.zeros(5, dtype=torch.bool)).tolist() == [0]  # nothing valid
+
+
+def test_a_queue_saved_without_search_keys_loads_with_them():
+    queue = ObjectQueue(num_images=2, max_objects_per_image=2, dim=3)
+    queue.enqueue(torch.tensor([[3.0, 4.0, 0.0]]), torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([1]))
+    state = {k: v for k, v in queue.state_dict().items() if k != 'keys'}  # an older checkpoint
+    restored = ObjectQueue(num_images=2, max_objects_per_image=2, dim=3)
+    restored.load_state_dict(state)
+    torch.testing.assert_close(restored.keys, queue.keys)
+    assert restored.keys[0, 0].float().tolist() == [0.6015625, 0.80078125, 0.0]  # [0.6, 0.8, 0] in bfloat16

@@ -87,7 +87,8 @@ def test_log_normalizer_shapes_dtypes_and_limits():
 def vmf_probs(z, prototypes, tau):
     """Eq. 2 as the trained code computes it: DINOLoss(vmf=True) on the head's raw logits <W_k, z>."""
     loss = DINOLoss(out_channels=prototypes.shape[0], vmf=True, bottleneck_channels=prototypes.shape[1])
-    return torch.softmax(loss.scaled_logits(z @ prototypes.t(), prototypes.norm(dim=1), tau), dim=-1)
+    return torch.softmax(loss.scaled_logits(z @ prototypes.t(), loss.vmf_bias(prototypes.norm(dim=1), tau), tau),
+                         dim=-1)
 
 
 def test_vmf_softmax_is_eq2():
@@ -118,7 +119,7 @@ def test_vmf_softmax_with_equal_norms_is_dino_softmax():
 
 
 def _student_loss(head, loss, x, teacher_probs):
-    return loss(head(x, 'global'), teacher_probs, head.prototype_norms('global'))
+    return loss(head(x, 'global'), teacher_probs, loss.vmf_bias(head.prototype_norms('global'), loss.student_temp))
 
 
 @pytest.mark.parametrize('norm, tau', [(5.0, 0.1), (10.0, 0.04)])
@@ -153,7 +154,7 @@ def test_student_gradient_reaches_the_normaliser_through_the_prototype_norms(nor
     # The part of that gradient that comes from log C_p: d/dg_k of sum_n w_nk log C_p(g_k / tau), with
     # w_nk = d loss / d scaled_logit_nk = (P_s - P_t)_nk / N, is (sum_n w_nk) * (-A_p(g_k / tau)) / tau.
     with torch.no_grad():
-        scaled = loss.scaled_logits(head(x, 'global'), head.prototype_norms('global'), tau)
+        scaled = loss.scaled_logits(head(x, 'global'), loss.vmf_bias(head.prototype_norms('global'), tau), tau)
         weights = ((torch.softmax(scaled, -1) - teacher_probs) / x.shape[0]).sum(0)
         kappa = magnitude[:, 0].numpy() / tau
         nu = p / 2.0 - 1.0
@@ -162,7 +163,8 @@ def test_student_gradient_reaches_the_normaliser_through_the_prototype_norms(nor
     head.zero_grad()
     detached = DINOLoss(out_channels=k, student_temp=tau, vmf=True, bottleneck_channels=p).double()
     logits = head(x, 'global')
-    log_ps = torch.log_softmax(detached.scaled_logits(logits, head.prototype_norms('global').detach(), tau), -1)
+    bias = detached.vmf_bias(head.prototype_norms('global').detach(), tau)
+    log_ps = torch.log_softmax(detached.scaled_logits(logits, bias, tau), -1)
     (-(teacher_probs * log_ps).sum(-1).mean()).backward()  # the gradient without the normaliser's part
     np.testing.assert_allclose((magnitude.grad[:, 0] + torch.from_numpy(normaliser_part)).numpy(),
                                numeric.numpy(), rtol=1e-6, atol=1e-9)
