@@ -24,6 +24,8 @@ non-zero only:
   full frame; the only global input, the value range that OpenCV's float bilateral filter scales its
   lookup table by, is checked to be the same, else the filter runs on the whole band.
 """
+import threading
+
 import cv2
 import numpy as np
 
@@ -81,6 +83,19 @@ def _validated(depth_map, max_depth, blur_type):
     return depth_map
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(shape):
+    """A float32 work array of ``shape``, kept between calls (per thread): a fresh array of a frame's
+    size costs a page fault per 4 KiB on first use, a good part of the run time."""
+    buffer = getattr(_SCRATCH, 'buffer', None)
+    size = shape[0] * shape[1]
+    if buffer is None or buffer.size < size:
+        buffer = _SCRATCH.buffer = np.empty(size, np.float32)
+    return buffer[:size].reshape(shape)
+
+
 def _row_band(depth_map, margin, from_top):
     """Rows ``[start, stop)`` outside which the completed map is certainly 0 (one row of an empty map)."""
     rows = np.flatnonzero(depth_map.any(axis=1))
@@ -90,10 +105,11 @@ def _row_band(depth_map, margin, from_top):
     return start, min(int(rows[-1]) + 1 + margin, depth_map.shape[0])
 
 
-def _banded(op, image, radius, rows=None, same_range=False):
+def _banded(op, image, radius, rows=None, same_range=False, dst=None):
     """``op(image)`` on the rows ``rows`` only (0 on the others), for a row-local filter ``op`` of row
     radius ``radius``: the runs of those rows are read with ``radius`` rows of context each, stacked, and
-    filtered in one call. Falls back to ``op(image)`` when that would not save much.
+    filtered in one call. Falls back to ``op(image)`` when that would not save much. ``op(src, dst)``
+    writes into ``dst`` when it is given (an array like ``image``, not ``image`` itself), as OpenCV does.
 
     Args:
         rows (np.ndarray | None): (H,) bool, the rows whose result is used; by default the rows within
@@ -106,27 +122,30 @@ def _banded(op, image, radius, rows=None, same_range=False):
     if rows is None:
         rows = _grow_rows(image.any(axis=1), radius)
     index = np.flatnonzero(rows)
+    if dst is None:
+        dst = np.empty_like(image)
     if index.size == 0:
-        return np.zeros_like(image)
+        dst.fill(0)
+        return dst
     # runs of used rows; runs whose context would overlap are merged
     gaps = np.flatnonzero(np.diff(index) > 2 * radius + 1)
     starts, stops = index[np.r_[0, gaps + 1]], index[np.r_[gaps, index.size - 1]] + 1
     lows, highs = np.maximum(starts - radius, 0), np.minimum(stops + radius, height)
     if (highs - lows).sum() > 0.8 * height:
-        return op(image)
+        return op(image, dst)
     if len(starts) == 1:
         context = image[lows[0]:highs[0]]
     else:
         context = image[np.concatenate([np.arange(low, high) for low, high in zip(lows, highs)])]
     if same_range and (context.min() != image.min() or context.max() != image.max()):
-        return op(image)
-    result = op(context)
-    out = np.zeros(image.shape, image.dtype)
+        return op(image, dst)
+    result = op(context, None)
+    dst.fill(0)
     offset = 0
     for start, stop, low, high in zip(starts, stops, lows, highs):
-        out[start:stop] = result[offset + start - low:offset + stop - low]
+        dst[start:stop] = result[offset + start - low:offset + stop - low]
         offset += high - low
-    return out
+    return dst
 
 
 def _grow_rows(rows, radius):
@@ -138,16 +157,20 @@ def _grow_rows(rows, radius):
     return grown
 
 
-def _dilate(kernel):
-    return lambda image: cv2.dilate(image, kernel)
+def _close5(image, dst=None):
+    return cv2.morphologyEx(image, cv2.MORPH_CLOSE, FULL_KERNEL_5, dst=dst)
 
 
-def _median5(image):
-    return cv2.medianBlur(image, 5)
+def _median5(image, dst=None):
+    return cv2.medianBlur(image, 5, dst=dst)
 
 
-def _gaussian5(image):
-    return cv2.GaussianBlur(image, (5, 5), 0)
+def _gaussian5(image, dst=None):
+    return cv2.GaussianBlur(image, (5, 5), 0, dst=dst)
+
+
+def _bilateral(sigma_color):
+    return lambda image, dst=None: cv2.bilateralFilter(image, 5, sigma_color, 2.0, dst=dst)
 
 
 def _invert(depths, max_depth):
@@ -204,20 +227,26 @@ def fill_in_fast(depth_map, max_depth=100.0, extrapolate=False, blur_type='bilat
     """
     depth_map = _validated(depth_map, max_depth, blur_type)
     start, stop = _row_band(depth_map, _FAST_MARGIN + (15 if extrapolate else 0), extrapolate)
-    depths = _invert(np.array(depth_map[start:stop], dtype=np.float32), max_depth)
-    depths = _banded(_dilate(DIAMOND_KERNEL_5), depths, 2)
-    depths = _banded(lambda image: cv2.morphologyEx(image, cv2.MORPH_CLOSE, FULL_KERNEL_5), depths, 4)
-    _fill_where(depths, depths < _EMPTY, _banded(_dilate(FULL_KERNEL_7), depths, 3))
+    out = np.zeros(depth_map.shape, np.float32)
+    # two buffers for the whole pipeline; `depths` is the band of the output
+    depths, other = out[start:stop], _scratch((stop - start, depth_map.shape[1]))
+    np.copyto(depths, depth_map[start:stop], casting='unsafe')
+    _invert(depths, max_depth)
+    cv2.dilate(depths, DIAMOND_KERNEL_5, dst=other)
+    _close5(other, dst=depths)
+    _fill_where(depths, depths < _EMPTY, cv2.dilate(depths, FULL_KERNEL_7, dst=other))
     if extrapolate:
         _extend_to_top(depths)
-        _fill_where(depths, depths < _EMPTY, _banded(_dilate(FULL_KERNEL_31), depths, 15))
-    depths = _banded(_median5, depths, 2)
+        _fill_where(depths, depths < _EMPTY, cv2.dilate(depths, FULL_KERNEL_31, dst=other))
+    _banded(_median5, depths, 2, dst=other)
     if blur_type == 'bilateral':
-        depths = _banded(lambda image: cv2.bilateralFilter(image, 5, 1.5, 2.0), depths, 2, same_range=True)
-    else:
-        valid = depths > _EMPTY
-        _fill_where(depths, valid, _banded(_gaussian5, depths, 2, rows=valid.any(axis=1)))
-    return _in_frame(_invert(depths, max_depth), start, depth_map.shape)
+        _banded(_bilateral(1.5), other, 2, same_range=True, dst=depths)
+    else:  # blurred where the median is valid, the median elsewhere
+        valid = other > _EMPTY
+        _banded(_gaussian5, other, 2, rows=valid.any(axis=1), dst=depths)
+        _fill_where(depths, ~valid, other)
+    _invert(depths, max_depth)
+    return out
 
 
 def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type='bilateral',
@@ -251,20 +280,25 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
     # The published order (far, medium, near bins, each overwriting where its dilation is > 0.1) keeps
     # the largest of the three dilations where it is > 0.1: inverted near depths are >= medium >= far
     # ones, and a dilation > 0.1 is a depth of its bin.
-    dilated = None
+    dilated, in_bin, masked = np.empty_like(s1), _scratch(s1.shape), np.empty_like(s1)
     for low, high, kernel in ((30.0, None, CROSS_KERNEL_3), (15.0, 30.0, CROSS_KERNEL_5),
                               (_EMPTY, 15.0, CROSS_KERNEL_7)):
-        in_bin = depths_in > low if high is None else (depths_in > low) & (depths_in <= high)
-        bin_dilated = _banded(_dilate(kernel), s1 * in_bin, kernel.shape[0] // 2)
-        dilated = bin_dilated if dilated is None else cv2.max(dilated, bin_dilated)
+        np.greater(depths_in, low, out=in_bin)
+        if high is not None:
+            in_bin *= depths_in <= high
+        np.multiply(s1, in_bin, out=masked)
+        if low == 30.0:
+            cv2.dilate(masked, kernel, dst=dilated)
+        else:
+            cv2.max(dilated, cv2.dilate(masked, kernel, dst=in_bin), dst=dilated)
     s2 = _fill_where(s1.copy(), dilated > _EMPTY, dilated)
 
-    s3 = _banded(lambda image: cv2.morphologyEx(image, cv2.MORPH_CLOSE, FULL_KERNEL_5), s2, 4)
+    s3 = _close5(s2)
     valid = s3 > _EMPTY
     s4 = _fill_where(stage(s3), valid, _banded(_median5, s3, 2, rows=valid.any(axis=1)))
 
     empty_below_top = (s4 <= _EMPTY) & ~_above_top(s4)
-    s5 = _fill_where(stage(s4), empty_below_top, _banded(_dilate(FULL_KERNEL_9), s4, 4))
+    s5 = _fill_where(stage(s4), empty_below_top, cv2.dilate(s4, FULL_KERNEL_9, dst=dilated))
 
     s6 = stage(s5)
     if extrapolate:
@@ -276,7 +310,7 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
     s7 = stage(s6)
     for _ in range(6):
         empty = s7 < _EMPTY if fillable is None else (s7 < _EMPTY) & fillable
-        _fill_where(s7, empty, _banded(_dilate(FULL_KERNEL_5), s7, 2))
+        _fill_where(s7, empty, cv2.dilate(s7, FULL_KERNEL_5, dst=dilated))
     valid = s7 > _EMPTY if fillable is None else (s7 > _EMPTY) & fillable
     valid_rows = valid.any(axis=1)
     _fill_where(s7, valid, _banded(_median5, s7, 2, rows=valid_rows))
@@ -284,7 +318,7 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
         valid = s7 > _EMPTY if fillable is None else (s7 > _EMPTY) & fillable
         _fill_where(s7, valid, _banded(_gaussian5, s7, 2, rows=valid.any(axis=1)))
     else:
-        _fill_where(s7, valid, _banded(lambda image: cv2.bilateralFilter(image, 5, 0.5, 2.0), s7, 2,
+        _fill_where(s7, valid, _banded(_bilateral(0.5), s7, 2,
                                        rows=valid_rows, same_range=True))
 
     depths_out = _in_frame(_invert(stage(s7), max_depth), start, depth_map.shape)
