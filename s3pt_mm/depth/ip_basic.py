@@ -3,9 +3,9 @@ Depth Completion on the CPU", CRV 2018), as S3PT uses it to densify projected Li
 
 Both functions take a float32 sparse depth map in metres (0 = no return) and return a NEW dense float32
 map; the input is never modified. They give the same numbers as the published algorithm for the same
-parameters, bit for bit (``tests/test_depth/test_ip_basic.py`` compares against outputs of the published
-implementation and against a restatement of it), with its per-column Python loops replaced by vectorised
-numpy.
+parameters, bit for bit (``tests/test_depth/test_ip_basic.py`` compares with outputs of the published
+implementation and with the full-frame restatement ``tests/test_depth/_ip_basic_restated.py``), with its
+per-column Python loops replaced by vectorised numpy.
 
 The algorithm works on *inverted* depths ``max_depth - d``, so that the morphological max filters
 (dilations) prefer near points over far ones: a near object occludes what lies behind it.
@@ -18,7 +18,8 @@ non-zero only:
 * the whole pipeline runs on the band of rows from ``margin`` rows above the first non-zero input row to
   ``margin`` rows below the last one, ``margin`` being more than the distance by which all the filters
   together can spread a value (or from the top of the image when extrapolating); rows outside stay 0;
-* each filter (:func:`_banded`) is applied only to the runs of rows within its radius of a non-zero row,
+* the median, bilateral and gaussian filters (:func:`_banded`) are applied only to the runs of rows
+  whose result is used (within the radius of a non-zero row, or holding a pixel that takes it),
   read with ``radius`` rows of real context around each run, all runs stacked into one array for a
   single OpenCV call. A row's result only depends on rows within the radius, so it is the same as on the
   full frame; the only global input, the value range that OpenCV's float bilateral filter scales its
