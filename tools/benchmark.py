@@ -5,7 +5,10 @@
     python tools/benchmark.py --only pretrain --device cuda     # ViT-S/16 and ViT-B/16, 32 images, AMP
 
 Sections (each a function returning {figure: value}):
-  ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread)
+  ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread); with
+              --ip-basic-dir (or $IP_BASIC_DIR) the published implementation (github kujason/ip_basic,
+              the folder holding depth_map_utils.py) timed on the same frame, alternating, with the
+              ratio and the max abs difference of the outputs
   clustering  ms per batch of spatial clustering (B=8 images, 2 x 196 ViT-S/16 tokens of width 384) with
               CrIBo's (32 clusters, 5 iterations) and S3PT's (128 clusters, 1 iteration, depth) settings,
               on grid and on random token positions; with --cribo-dir, CrIBo's own compute_assignments
@@ -23,6 +26,10 @@ Sections (each a function returning {figure: value}):
               interface
   pipeline    data-pipeline ms/image and images/s per worker of the S3PT pre-training transforms on a
               full-size 900x1600 frame with its depth map
+  create_data images/s of tools/create_data.py's pre-training conversion (LiDAR projection into each
+              camera, IP-Basic, 16-bit PNGs) with --workers processes on --nuscenes-root (a nuScenes
+              v1.0-mini root, e.g. from tools/make_synthetic_data.py --image-size 900 1600
+              --lidar-azimuth-step 0.33); skipped without it
 Adding a section = writing one function and adding it to SECTIONS.
 """
 import argparse
@@ -64,20 +71,56 @@ def lidar_like_sparse_depth(height=900, width=1600, seed=0):
     return depth
 
 
+def _published_ip_basic(directory):
+    """``depth_map_utils`` of the published IP-Basic, imported from ``directory`` (not part of s3pt_mm)."""
+    import importlib.util
+    import warnings
+    path = osp.join(directory, 'depth_map_utils.py')
+    if not osp.isfile(path):
+        raise SystemExit(f'--ip-basic-dir: no depth_map_utils.py in {directory}')
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        if not isinstance(getattr(np, 'bool', None), type):  # removed alias that it uses
+            np.bool = bool
+    spec = importlib.util.spec_from_file_location('published_depth_map_utils', path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def bench_ip_basic(args):
     import cv2
 
     from s3pt_mm.depth import fill_in_fast, fill_in_multiscale
+    published = _published_ip_basic(args.ip_basic_dir) if args.ip_basic_dir else None
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    out = {}
     try:
         sparse = lidar_like_sparse_depth()
-        fast = _timed(lambda: fill_in_fast(sparse), args.repeats)
-        multi = _timed(lambda: fill_in_multiscale(sparse), max(args.repeats // 2, 1))
+        for name, ours, repeats in (('fill_in_fast', fill_in_fast, args.repeats),
+                                    ('fill_in_multiscale', fill_in_multiscale, max(args.repeats // 2, 1))):
+            if published is None:
+                out[f'{name} ms/frame (900x1600, 1 thread)'] = _timed(lambda: ours(sparse), repeats)[0]
+                continue
+            theirs = getattr(published, name)
+            times = np.zeros((repeats, 2))
+            for i in range(repeats + 1):  # alternating, so that the machine's load hits both alike
+                start = time.perf_counter()
+                mine = ours(sparse)
+                middle = time.perf_counter()
+                reference = theirs(sparse.copy())  # it works in place
+                if i:  # the first round warms up
+                    times[i - 1] = middle - start, time.perf_counter() - middle
+            reference = reference[0] if isinstance(reference, tuple) else reference
+            ms = np.median(times, axis=0) * 1000
+            out[f'{name} ms/frame (900x1600, 1 thread)'] = float(ms[0])
+            out[f'{name} published ms/frame'] = float(ms[1])
+            out[f'{name} time ratio ours/published (median of rounds)'] = float(np.median(times[:, 0] / times[:, 1]))
+            out[f'{name} max abs difference to published'] = float(np.abs(mine - reference).max())
     finally:
         cv2.setNumThreads(threads)
-    return {'fill_in_fast ms/frame (900x1600, 1 thread)': fast[0],
-            'fill_in_multiscale ms/frame (900x1600, 1 thread)': multi[0]}
+    return out
 
 
 def _clustering_inputs(device, positions):
@@ -371,10 +414,38 @@ def bench_pipeline(args):
             'S3PT pre-training pipeline images/s per worker': 1000 / median_ms}
 
 
+def bench_create_data(args):
+    """images/s of the whole pre-training conversion (tools/create_data.py nuscenes, default options:
+    depth at 1/2 resolution, IP-Basic fast) with ``--workers`` processes, run ``--create-data-runs`` times
+    into fresh output folders; the NuScenes table loading is counted too."""
+    import shutil
+    import tempfile
+
+    from s3pt_mm.converters import create_pretrain_infos
+    if not args.nuscenes_root:
+        print('[benchmark] create_data: skipped (no --nuscenes-root)', file=sys.stderr)
+        return {}
+    seconds, images = [], 0
+    for _ in range(args.create_data_runs):
+        out_dir = tempfile.mkdtemp(prefix='s3pt_bench_create_data_')
+        try:
+            start = time.perf_counter()
+            report = create_pretrain_infos(args.nuscenes_root, 'v1.0-mini', out_dir, workers=args.workers,
+                                           progress=False)
+            seconds.append(time.perf_counter() - start)
+            images = report['done']
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+    best = float(np.median(seconds))
+    return {f'create_data images/s ({images} images, {args.workers} workers)': images / best,
+            'create_data s per run': best}
+
+
 SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, step=bench_step, pretrain=bench_pretrain,
-                ddp=bench_ddp, pipeline=bench_pipeline)
-#: the sections run without --only (step, pretrain and ddp build full-size models: minutes on a CPU)
-DEFAULT_SECTIONS = ('ip_basic', 'clustering', 'pipeline')
+                ddp=bench_ddp, pipeline=bench_pipeline, create_data=bench_create_data)
+#: the sections run without --only (step, pretrain and ddp build full-size models: minutes on a CPU;
+#: create_data needs --nuscenes-root)
+DEFAULT_SECTIONS = ('ip_basic', 'clustering', 'pipeline', 'create_data')
 
 
 def main(argv=None):
@@ -398,6 +469,12 @@ def main(argv=None):
     parser.add_argument('--queue-images', type=int, default=25000, help="step: CrIBo's queue, in images")
     parser.add_argument('--ddp-steps', type=int, default=2, help='ddp: counted steps')
     parser.add_argument('--step-worker', help=argparse.SUPPRESS)
+    parser.add_argument('--ip-basic-dir', default=os.environ.get('IP_BASIC_DIR'),
+                        help='folder of the published depth_map_utils.py, to time it side by side '
+                        '(default: $IP_BASIC_DIR)')
+    parser.add_argument('--nuscenes-root', help='nuScenes v1.0-mini root for the create_data section')
+    parser.add_argument('--workers', type=int, default=2, help='create_data worker processes')
+    parser.add_argument('--create-data-runs', type=int, default=3, help='create_data conversions timed')
     args = parser.parse_args(argv)
     if args.step_worker:
         sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))

@@ -25,7 +25,7 @@ def test_matches_published_implementation(key):
     sparse = REFERENCE[f'{name}_input']
     dense = FUNCTIONS[function](sparse, extrapolate=extrapolate == 'extrap', blur_type=blur)
     assert dense.dtype == np.float32 and dense.shape == sparse.shape
-    np.testing.assert_allclose(dense, REFERENCE[key], atol=1e-4, rtol=0)
+    np.testing.assert_array_equal(dense, REFERENCE[key])  # bit for bit
 
 
 @pytest.mark.parametrize('function', [fill_in_fast, fill_in_multiscale])
@@ -81,3 +81,37 @@ def test_show_process_returns_the_stages():
     dense, process = fill_in_multiscale(REFERENCE['b_input'], show_process=True)
     assert list(process)[0] == 's0_depths_in' and list(process)[-1] == 's8_inverted_depths'
     np.testing.assert_array_equal(process['s8_inverted_depths'], dense)
+
+
+def _banding_frames():
+    """Sparse maps that exercise the row bands: scan lines in two far-apart groups, a return in the top
+    row and ones beyond max_depth, values at or below the 0.1 m "empty" threshold, empty columns, data
+    down to the bottom row, a single return, an empty map and a dense one."""
+    rng = np.random.default_rng(7)
+    two_groups = np.zeros((160, 120), np.float32)
+    two_groups[8:30:7] = rng.gamma(2.0, 10.0, (4, 120))
+    two_groups[100:160:9] = rng.gamma(2.0, 30.0, (7, 120)) * (rng.random((7, 120)) < 0.6)
+    edges = two_groups.copy()
+    edges[0, 10:40] = 150.0
+    edges[70, ::4] = 0.05
+    edges[:, 100:] = 0
+    edges[159, :] = 4.0
+    single = np.zeros((80, 90), np.float32)
+    single[40, 30] = 12.0
+    return dict(two_groups=two_groups, edges=edges, single=single, empty=np.zeros((40, 50), np.float32),
+                dense=(rng.random((60, 70)) * 120).astype(np.float32))
+
+
+@pytest.mark.parametrize('frame', sorted(_banding_frames()))
+@pytest.mark.parametrize('function', ['fast', 'multiscale'])
+def test_same_numbers_as_the_full_frame_restatement(frame, function):
+    from ._ip_basic_restated import fast, multiscale
+    sparse = _banding_frames()[frame]
+    ours, restated = FUNCTIONS[function], dict(fast=fast, multiscale=multiscale)[function]
+    for max_depth in (100.0, 20.0):
+        for extrapolate in (False, True):
+            for blur in ('bilateral', 'gaussian'):
+                np.testing.assert_array_equal(
+                    ours(sparse, max_depth=max_depth, extrapolate=extrapolate, blur_type=blur),
+                    restated(sparse, max_depth=max_depth, extrapolate=extrapolate, blur_type=blur),
+                    err_msg=f'{frame} max_depth={max_depth} extrapolate={extrapolate} {blur}')
