@@ -175,12 +175,21 @@ class ReferenceStep:
     def step(self):
         batch = self.batch
 
-        class OneBatch:
+        class OneBatch:  # a loader of one batch whose iterator has a length (CrIBo's logger asks for it)
+            def __init__(self):
+                self.done = False
+
             def __iter__(self):
-                return iter([batch])
+                return self
 
             def __len__(self):
                 return 1
+
+            def __next__(self):
+                if self.done:
+                    raise StopIteration
+                self.done = True
+                return batch
 
         self.cribo.train_one_epoch(self.student, self.teacher, self.teacher, self.loss, OneBatch(), self.optimizer,
                                    self.lr, self.wd, self.momentum, 1, None, self.clustering, self.args,
@@ -247,7 +256,7 @@ class ProjectStep:
         queue.cycle_consistent_neighbours = timer.wrap('NN retrieval + queue update', queue.cycle_consistent_neighbours)
         queue.enqueue = timer.wrap('NN retrieval + queue update', queue.enqueue)
         for crit in (model.global_loss, model.object_loss):
-            for attr in ('forward', 'cross_entropy', 'teacher_probs', 'update_center', 'vmf_bias'):
+            for attr in ('forward', 'student_logits', 'cross_entropy', 'teacher_probs', 'update_center', 'vmf_bias'):
                 setattr(crit, attr, timer.wrap('loss terms (incl. centering)', getattr(crit, attr)))
         self.optim.backward = timer.wrap('backward', self.optim.backward)
         self.optim.step = timer.wrap('optimizer step', self.optim.step)

@@ -2,8 +2,9 @@
 # the factors of its Table 1 row changed (semantic clustering, number of spatial clusters, Sinkhorn
 # iterations, depth weight). The queue keeps the objects of CrIBo's 25000 images, except in the rows with
 # 128 spatial clusters, which keep S3PT's 2500 (Table 7): the queue buffer holds images x clusters objects
-# of 384 floats per view (CrIBo allocates the same), i.e. 2.5 GB at 32 clusters, 4.9 GB at 64 and 9.8 GB at
-# 128 clusters with 25000 images, against 1.0 GB at 128 clusters with 2500. The paper gives no queue size
+# of 384 floats per view (CrIBo allocates the same) plus their bfloat16 search keys, i.e. 3.7 GB at 32
+# clusters, 7.4 GB at 64 and 14.7 GB at 128 clusters with 25000 images, against 1.5 GB at 128 clusters with
+# 2500. The paper gives no queue size
 # per row; its final row (128 clusters, 1 iteration, depth 4) is S3PT at 100 epochs, whose queue is 2500.
 # Our reading, chosen for memory: it changes L^o_ci's pool of neighbours between rows 05 and 06.
 _base_ = ['../cribo_vit-s16_8xb32-500e_nuscenes.py']

@@ -45,7 +45,8 @@ class S3PT(BaseSelfSupervisor):
         clustering (dict | None): :class:`SinkhornSpatialClustering` (None for DINO).
         queue_size (int): images whose objects the cross-image queue keeps (CrIBo 25000, S3PT 2500);
             0 disables L^o_ci. Its buffer holds ``queue_size * num_clusters`` objects (CrIBo's
-            allocation): at float32, ``2 * queue_size * num_clusters * C * 4`` bytes.
+            allocation): float32 features plus bfloat16 search keys, ``2 * queue_size * num_clusters *
+            C * 6`` bytes (:class:`~s3pt_mm.models.utils.ObjectQueue`).
         cross_image_start_epoch (int): first epoch of L^o_ci (CrIBo: ``epoch >= 1``). The epoch is
             given by :meth:`set_epoch` (``ModelEpochHook``, computed from the iteration, so it also
             counts under iteration-based loops); training with a queue and no epoch set is an error.
@@ -149,9 +150,9 @@ class S3PT(BaseSelfSupervisor):
         if len(inputs) > 2:
             s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
         s_bias = crit.vmf_bias(self.head.prototype_norms('global'), crit.student_temp)
-        s_log_probs = crit.student_log_probs(self.head(torch.cat(s_cls), 'global').float(), s_bias).split(batch)
-        terms = [crit.cross_entropy(s_log_probs[v], t_probs[t]).mean()
-                 for t in range(2) for v in range(len(s_log_probs)) if v != t]
+        s_logits = crit.student_logits(self.head(torch.cat(s_cls), 'global').float(), s_bias).split(batch)
+        terms = [term.mean() for v in range(len(s_logits))
+                 for term in crit.cross_entropy(s_logits[v], *[t_probs[t] for t in range(2) if t != v])]
         losses = dict(loss_global=self.loss_weights['global_'] * sum(terms) / len(terms))
         crit.update_center(t_logits, t_bias)
         if self.clustering is None:
@@ -208,39 +209,40 @@ class S3PT(BaseSelfSupervisor):
         self._record_collapse_statistics('object', t_probs)
         t_probs = t_probs.chunk(2)
         s_bias = crit.vmf_bias(head.prototype_norms('object'), crit.student_temp)
-        s_log_probs = crit.student_log_probs(head(torch.cat([s_o1, s_o2]), 'object').float(), s_bias).chunk(2)
+        s_logits = crit.student_logits(head(torch.cat([s_o1, s_o2]), 'object').float(), s_bias).chunk(2)
+        # The student's objects of view 2 learn the teacher's view-1 objects (L^o_cv) and the neighbours
+        # retrieved for them (L^o_ci), and vice versa: both terms of a view in one cross-entropy call.
+        nn_probs = crit.teacher_probs(nn_logits, t_bias).chunk(2) if neighbours is not None else ((), ())
+        terms_v2 = crit.cross_entropy(s_logits[1], t_probs[0], *nn_probs[0:1])
+        terms_v1 = crit.cross_entropy(s_logits[0], t_probs[1], *nn_probs[1:2])
 
         # L^o_cv: mean over the O objects of both directions, halved (CrIBo); 0 when O = 0.
-        cross_view = (crit.cross_entropy(s_log_probs[1], t_probs[0]).sum() +
-                      crit.cross_entropy(s_log_probs[0], t_probs[1]).sum()) / max(num_objects, 1)
+        cross_view = (terms_v2[0].sum() + terms_v1[0].sum()) / max(num_objects, 1)
         losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * cross_view
 
         # L^o_ci
         if self.queue is not None:
-            nn_probs = crit.teacher_probs(nn_logits, t_bias).chunk(2)
-            losses['loss_object_ci'] = self._cross_image_loss(s_log_probs, nn_probs, neighbours[1], neighbours[3])
+            losses['loss_object_ci'] = self._cross_image_loss(terms_v2[1], terms_v1[1], neighbours[1], neighbours[3])
             self.queue.enqueue(t_o1, t_o2, shared.sum(dim=1))
         crit.update_center(t_logits, t_bias)
         return losses
 
-    def _cross_image_loss(self, s_log_probs: tuple, nn_probs: tuple, mask_v1: Tensor, mask_v2: Tensor) -> Tensor:
+    def _cross_image_loss(self, term_v2: Tensor, term_v1: Tensor, mask_v1: Tensor, mask_v2: Tensor) -> Tensor:
         """L^o_ci as CrIBo computes it (``CrIBoLoss.forward``): with n_1 the number of view-1 objects that
         pass the cycle test, ``(sum of the view-1 terms + sum of the view-2 terms) / n_1 / 2`` when
         ``n_1 > 0`` and the epoch has reached ``cross_image_start_epoch``, else 0. The view-1 neighbours
         teach the student's view 2 and vice versa. Computed with masks, without host synchronisation.
 
         Args:
-            s_log_probs: the student's (O, K) object log-probabilities of view 1 and view 2.
-            nn_probs: the teacher's (O, K) distributions of the neighbours retrieved for view 1 and view 2.
+            term_v2: (O,) cross-entropies of the student's view-2 objects against the teacher's
+                distributions of the neighbours retrieved for view 1.
+            term_v1: (O,) the same for the student's view-1 objects and the view-2 neighbours.
             mask_v1, mask_v2: (O,) bool, the objects of view 1 / view 2 passing the cycle test.
         """
         if self.epoch is None:
             raise RuntimeError('S3PT.set_epoch() was never called: the cross-image term L^o_ci starts at '
                                f'epoch {self.cross_image_start_epoch}. Add dict(type="ModelEpochHook") to '
                                'custom_hooks (the pre-training configs of s3pt_mm do).')
-        crit = self.object_loss
-        term_v2 = crit.cross_entropy(s_log_probs[1], nn_probs[0])
-        term_v1 = crit.cross_entropy(s_log_probs[0], nn_probs[1])
         num_v1 = mask_v1.sum()
         loss = ((term_v2 * mask_v1).sum() + (term_v1 * mask_v2).sum()) / num_v1.clamp_min(1) / 2
         active = float(self.epoch >= self.cross_image_start_epoch)

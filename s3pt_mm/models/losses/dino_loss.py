@@ -13,13 +13,14 @@ distributions over K prototypes. Two formulations:
 
 The centre's batch statistic is all-reduced over DDP ranks.
 """
-from typing import Optional
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..utils.cross_entropy import soft_cross_entropy
 from ..utils.vmf import batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
 
 
@@ -113,19 +114,20 @@ class DINOLoss(nn.Module):
             stat, count = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
         self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
 
-    def student_log_probs(self, student_logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
-        """(N, K) ``log P_s``: log-softmax of the student's scaled logits; vmf_bias: the student's
+    def student_logits(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
+        """(N, K) the student's :meth:`scaled_logits` at ``student_temp``; vmf_bias: the student's
         :meth:`vmf_bias` at ``student_temp``. Computed once per student output and shared by every term
         that output takes part in (L^o_cv and L^o_ci use the same student objects)."""
-        return torch.log_softmax(self.scaled_logits(student_logits, vmf_bias, self.student_temp), dim=-1)
+        return self.scaled_logits(logits, vmf_bias, self.student_temp)
 
     @staticmethod
-    def cross_entropy(student_log_probs: Tensor, teacher_probs: Tensor) -> Tensor:
-        """Per-row ``-sum_k P_t,k log P_s,k`` (a batched dot product: the (N, K) product is not stored).
-        student_log_probs: (N, K) from :meth:`student_log_probs`; teacher_probs: (N, K) -> (N,)."""
-        return -torch.linalg.vecdot(teacher_probs, student_log_probs)
+    def cross_entropy(student_logits: Tensor, *teacher_probs: Tensor) -> Tuple[Tensor, ...]:
+        """Per-row ``-sum_k P_t,k log P_s,k`` for each teacher distribution ``P_t`` (N, K) of the same
+        student rows; student_logits: (N, K) from :meth:`student_logits`. Returns one (N,) tensor per
+        teacher distribution (:func:`~s3pt_mm.models.utils.cross_entropy.soft_cross_entropy`)."""
+        return soft_cross_entropy(student_logits, teacher_probs).unbind(dim=1)
 
     def forward(self, student_logits: Tensor, teacher_probs: Tensor,
                 vmf_bias: Optional[Tensor] = None) -> Tensor:
         """Mean over rows of :meth:`cross_entropy` of the student's raw logits (N, K)."""
-        return self.cross_entropy(self.student_log_probs(student_logits, vmf_bias), teacher_probs).mean()
+        return self.cross_entropy(self.student_logits(student_logits, vmf_bias), teacher_probs)[0].mean()
