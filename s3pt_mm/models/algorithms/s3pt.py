@@ -143,9 +143,9 @@ class S3PT(BaseSelfSupervisor):
         with torch.no_grad():
             t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
             t_bias = crit.vmf_bias(self.teacher.head.prototype_norms('global'), crit.teacher_temp)
-        t_probs = crit.teacher_probs(t_logits, t_bias)
-        self._record_collapse_statistics('global', t_probs)
-        t_probs = t_probs.chunk(2)
+        t_probs_all = crit.teacher_probs(t_logits, t_bias)
+        self._record_collapse_statistics('global', t_probs_all)
+        t_probs = t_probs_all.chunk(2)
         s_cls = [s_tokens[:, 0]]
         if len(inputs) > 2:
             s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
@@ -154,7 +154,7 @@ class S3PT(BaseSelfSupervisor):
         terms = [term.mean() for v in range(len(s_logits))
                  for term in crit.cross_entropy(s_logits[v], *[t_probs[t] for t in range(2) if t != v])]
         losses = dict(loss_global=self.loss_weights['global_'] * sum(terms) / len(terms))
-        crit.update_center(t_logits, t_bias)
+        crit.update_center(t_logits, t_bias, t_probs_all)
         if self.clustering is None:
             return losses
         losses.update(self._object_losses(t_tokens, s_tokens, batch, data_samples))
@@ -205,9 +205,9 @@ class S3PT(BaseSelfSupervisor):
             t_logits = t_head(torch.cat(t_inputs), 'object').float()
             t_bias = crit.vmf_bias(t_head.prototype_norms('object'), crit.teacher_temp)
         t_logits, nn_logits = t_logits[:2 * num_objects], t_logits[2 * num_objects:]
-        t_probs = crit.teacher_probs(t_logits, t_bias)
-        self._record_collapse_statistics('object', t_probs)
-        t_probs = t_probs.chunk(2)
+        t_probs_all = crit.teacher_probs(t_logits, t_bias)
+        self._record_collapse_statistics('object', t_probs_all)
+        t_probs = t_probs_all.chunk(2)
         s_bias = crit.vmf_bias(head.prototype_norms('object'), crit.student_temp)
         s_logits = crit.student_logits(head(torch.cat([s_o1, s_o2]), 'object').float(), s_bias).chunk(2)
         # The student's objects of view 2 learn the teacher's view-1 objects (L^o_cv) and the neighbours
@@ -224,7 +224,7 @@ class S3PT(BaseSelfSupervisor):
         if self.queue is not None:
             losses['loss_object_ci'] = self._cross_image_loss(terms_v2[1], terms_v1[1], neighbours[1], neighbours[3])
             self.queue.enqueue(t_o1, t_o2, shared.sum(dim=1))
-        crit.update_center(t_logits, t_bias)
+        crit.update_center(t_logits, t_bias, t_probs_all)
         return losses
 
     def _cross_image_loss(self, term_v2: Tensor, term_v1: Tensor, mask_v1: Tensor, mask_v2: Tensor) -> Tensor:

@@ -21,7 +21,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.cross_entropy import soft_cross_entropy
-from ..utils.vmf import batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
+from ..utils.vmf import CENTER_EPS, batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
 
 
 @MODELS.register_module()
@@ -104,14 +104,25 @@ class DINOLoss(nn.Module):
         return center(logits, self.center, self.teacher_temp, vmf_bias)
 
     @torch.no_grad()
-    def update_center(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> None:
+    def update_center(self, logits: Tensor, vmf_bias: Optional[Tensor] = None,
+                      teacher_probs: Optional[Tensor] = None) -> None:
         """EMA update of the centre with this step's teacher outputs (all ranks take part; a step with no
-        rows on any rank leaves the centre unchanged)."""
+        rows on any rank leaves the centre unchanged).
+
+        ``teacher_probs``: this step's :meth:`teacher_probs` of the same rows, computed with the centre
+        ``c`` before this update. With probability centering, the batch statistic (the mean uncentred
+        distribution ``q``) is then recovered from them instead of by a second softmax: ``P`` is ``q / c``
+        renormalised, so ``q = P c / <P, c>`` and ``sum_i q_i = c * (w @ P)`` with ``w_i = 1 / <P_i, c>``."""
         if self.centering == 'logit':
             stat, count = batch_mean(logits, all_reduce=True)
-        else:
+        elif teacher_probs is None:
             scaled = self.scaled_logits(logits, vmf_bias, self.teacher_temp)
             stat, count = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
+        else:
+            center = self.center.clamp_min(CENTER_EPS).to(teacher_probs.dtype)
+            weights = 1.0 / (teacher_probs @ center)
+            stat, count = batch_mean(teacher_probs, all_reduce=True, row_weights=weights)
+            stat = stat * center
         self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
 
     def student_logits(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:

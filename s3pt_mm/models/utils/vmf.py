@@ -97,6 +97,10 @@ def vmf_log_normalizer(kappa: Tensor, dim: int) -> Tensor:
     return log_c.to(out_dtype)
 
 
+#: floor of the probability centre inside the log of :func:`center_probabilities`
+CENTER_EPS = 1e-12
+
+
 def _softmax_of_shifted(logits: Tensor, shift: Tensor, temperature: float) -> Tensor:
     """``softmax(logits / temperature + shift)`` with ``shift`` (K,): the (N, K) scaling and shift in one
     pass (``shift + logits * (1 / temperature)``)."""
@@ -127,7 +131,7 @@ def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
 
 
 def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.0,
-                         bias: Optional[Tensor] = None, eps: float = 1e-12) -> Tensor:
+                         bias: Optional[Tensor] = None, eps: float = CENTER_EPS) -> Tensor:
     r"""Teacher probabilities with centering in probability space (DINO-vMF, S3PT Table 7).
 
     Govindarajan et al. (ICLR 2023) centre the teacher in probability space instead of logit space:
@@ -166,19 +170,22 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
     return _softmax_of_shifted(logits, shift if bias is None else shift + bias, temperature)
 
 
-def batch_mean(values: Tensor, all_reduce: bool = False) -> Tuple[Tensor, Tensor]:
+def batch_mean(values: Tensor, all_reduce: bool = False,
+               row_weights: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Mean of ``values`` (..., K) over all leading dims, optionally over all DDP ranks.
 
     With ``all_reduce=True`` and ``torch.distributed`` initialised, the sums and the counts are summed
     over the ranks (so ranks with different numbers of rows are weighted by their rows, as in CrIBo's
     centroid centre); otherwise the local mean. Every rank takes part in the reduction even with no rows.
+    With ``row_weights`` (one per row) the sums are weighted, ``sum_i w_i v_i`` (one matrix-vector
+    product), and still divided by the number of rows.
 
     Returns:
         ((K,) mean, () number of rows): the batch statistic for :func:`update_center` (0 where there are
         no rows at all) and its row count.
     """
     flat = values.reshape(-1, values.shape[-1])
-    total = flat.sum(dim=0)
+    total = flat.sum(dim=0) if row_weights is None else row_weights.reshape(-1).to(flat.dtype) @ flat
     count = torch.tensor(float(flat.shape[0]), device=flat.device, dtype=total.dtype)
     if all_reduce and dist.is_available() and dist.is_initialized():
         dist.all_reduce(total)

@@ -131,6 +131,14 @@ def test_dino_loss_centering_modes():
     vmf.update_center(logits, bias)
     batch_probs = torch.softmax(scaled, -1).mean(0)
     torch.testing.assert_close(vmf.center, 0.9 / K + 0.1 * batch_probs)
+    # The statistic recovered from this step's centred distributions equals the uncentred batch mean.
+    recovered = MODELS.build(dict(type='DINOLoss', out_channels=K, teacher_temp=0.05, centering='probability',
+                                  vmf=True, bottleneck_channels=16))
+    recovered.center.copy_(vmf.center)
+    vmf.update_center(logits, bias)
+    recovered.update_center(logits, bias, recovered.teacher_probs(logits, bias))
+    torch.testing.assert_close(recovered.center, vmf.center)
+    torch.testing.assert_close(vmf.center, 0.9 * (0.9 / K + 0.1 * batch_probs) + 0.1 * batch_probs)
     # Probability centering divides by the centre and renormalises.
     p = torch.softmax(scaled, -1) / vmf.center
     torch.testing.assert_close(vmf.teacher_probs(logits, bias), p / p.sum(-1, keepdim=True))
