@@ -102,10 +102,18 @@ def main(argv=None) -> int:
 
     backbones = list(args.checkpoint)
     if args.random:
+        import logging
+
+        from mmengine.logging import MMLogger
+
         from s3pt_mm.utils.experiment import random_init_checkpoint
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(logging.WARNING)  # not mmengine's report of every initialised tensor
         for seed in args.random:
             backbones.append((f'random init (seed {seed})', random_init_checkpoint(
                 osp.join(args.out_dir, f'random_init_seed{seed}_p{args.patch_size}.pth'), seed, args.patch_size)))
+        logger.setLevel(level)
     header = '| backbone | classifier | token acc | token mIoU | classes predicted | ' + ' | '.join(NUIMAGES_SEG_CLASSES) + ' |'
     lines += [header, '|' + '---|' * (5 + num_classes)]
     results = dict(size=args.size, patch_size=args.patch_size, ceiling_miou=float(np.nanmean(ceiling)),

@@ -25,6 +25,7 @@ def test_token_probe_tool_measures_the_random_floor(synthetic_data_root, tmp_pat
     result = run_tool('tools/token_probe.py', '--data', str(root), '--random', '0', '--size', '96', '48',
                       '--k', '3', '--out-dir', str(out))
     assert 'token grid 3x6 (input 96x48, patch 16)' in result.stdout
+    assert 'init_weights' not in result.stdout  # mmengine's per-tensor initialisation report stays out
     report = json.loads((out / 'token_probe.json').read_text())
     assert 0 < report['ceiling_miou'] <= 100 and report['size'] == [96, 48]
     scores = report['backbones']['random init (seed 0)']
