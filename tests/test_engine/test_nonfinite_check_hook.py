@@ -58,7 +58,7 @@ def train_s3pt(work_dir, inject):
 
 
 def _nan_student_temperature(model, data_batch):
-    model.global_loss.student_temp = 0.0  # logits / 0: the global term becomes NaN
+    model.global_loss.student_temp = float('nan')  # logits / NaN: the global term becomes NaN
 
 
 def _inf_centre(model, data_batch):
