@@ -226,38 +226,40 @@ def _build_pretrain_model(config, device):
     return model.to(device), cfg
 
 
-def bench_pretrain(args):
+def _pretrain_step_figures(method, arch, device, batch, repeats):
+    """s/step, images/s and peak memory of one configuration's pre-training step (fp16 AMP on CUDA)."""
     from mmengine.optim import build_optim_wrapper
+    model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS[method, arch], device)
+    wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16', loss_scale='dynamic') \
+        if device.type == 'cuda' else dict(type='DINOOptimWrapper')
+    optim = build_optim_wrapper(model, dict(optimizer=cfg.optim_wrapper.optimizer,
+                                            paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg'), **wrapper))
+    data = _pretrain_batch(batch, device)
+
+    def step():
+        model.train_step(data, optim)
+        model.update_teacher(0.996)
+        _sync(device)
+
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    median_ms, _ = _timed(step, max(repeats // 2, 2), warmup=2)
+    name = f'{dict(dino="DINO", cribo="CrIBo", s3pt="S3PT")[method]} ViT-{arch[0].upper()}/16, batch {batch}, ' \
+           f'{"fp16 AMP" if device.type == "cuda" else "float32"}, {device.type}'
+    memory = 'GPU allocated' if device.type == 'cuda' else 'process RSS, highest so far'
+    return {f'{name}: s/step': median_ms / 1000, f'{name}: images/s': batch / (median_ms / 1000),
+            f'{name}: peak memory MiB ({memory})': _peak_memory_mb(device)}
+
+
+def bench_pretrain(args):
     device = torch.device(args.device)
     batch = args.batch_size or (32 if device.type == 'cuda' else 8)
     archs = args.archs or (['s16', 'b16'] if device.type == 'cuda' else ['s16'])
     out = {}
     for arch in archs:
         for method in args.methods:
-            model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS[method, arch], device)
-            wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16', loss_scale='dynamic') \
-                if device.type == 'cuda' else dict(type='DINOOptimWrapper')
-            optim = build_optim_wrapper(model, dict(optimizer=cfg.optim_wrapper.optimizer,
-                                                    paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg'), **wrapper))
-            data = _pretrain_batch(batch, device)
-
-            def step():
-                model.train_step(data, optim)
-                model.update_teacher(0.996)
-                _sync(device)
-
-            if device.type == 'cuda':
-                torch.cuda.reset_peak_memory_stats(device)
-            median_ms, _ = _timed(step, max(args.repeats // 2, 2), warmup=2)
-            name = f'{method.upper() if method != "cribo" else "CrIBo"} ViT-{arch[0].upper()}/16, batch {batch}, ' \
-                   f'{"fp16 AMP" if device.type == "cuda" else "float32"}, {device.type}'
-            out[f'{name}: s/step'] = median_ms / 1000
-            out[f'{name}: images/s'] = batch / (median_ms / 1000)
-            out[f'{name}: peak memory MiB ({"GPU allocated" if device.type == "cuda" else "process RSS"})'] = \
-                _peak_memory_mb(device)
-            del model, optim
-            if device.type == 'cuda':
-                torch.cuda.empty_cache()
+            out.update(_pretrain_step_figures(method, arch, device, batch, args.repeats))
     return out
 
 

@@ -20,6 +20,8 @@ def _mmpretrain_scope():
     """Build from mmpretrain's registry whatever default scope earlier tests left behind."""
     from mmengine.registry import init_default_scope
     init_default_scope('mmpretrain')
+
+
 @pytest.mark.parametrize('method,expected', [
     ('dino', {'loss_global'}),
     ('cribo', {'loss_global', 'loss_object_cv', 'loss_object_ci', 'num_objects'}),
@@ -106,6 +108,89 @@ def test_cross_image_loss_is_averaged_as_in_cribo(masks):
     model.set_epoch(0)  # before cross_image_start_epoch = 1 (CrIBo: epoch >= 1)
     model.cross_image_start_epoch = 1
     assert model._cross_image_loss(term_v2, term_v1, mask_v1, mask_v2).item() == 0
+
+
+def test_cross_image_term_needs_the_epoch():
+    torch.manual_seed(0)
+    model = tiny_model('cribo')
+    model.epoch = None
+    data = model.data_preprocessor(fake_batch(), training=True)
+    with pytest.raises(RuntimeError, match='ModelEpochHook'):
+        model(**data, mode='loss')
+
+
+def test_a_batch_without_shared_objects_still_trains_every_parameter(monkeypatch):
+    """No cluster present in both views (e.g. disjoint crops): the object terms are 0, the centre stays,
+    the queue records the images, and every trainable parameter is still in the graph."""
+    torch.manual_seed(0)
+    model = tiny_model('s3pt')
+    data = model.data_preprocessor(fake_batch(), training=True)
+    n = (IMG // PATCH) ** 2
+    disjoint = torch.cat([torch.zeros(n, dtype=torch.long), torch.ones(n, dtype=torch.long)])
+    monkeypatch.setattr(model.clustering, 'forward', lambda tokens, *a: disjoint.expand(tokens.shape[0], -1))
+    center = model.object_loss.center.clone()
+    losses = model(**data, mode='loss')
+    assert losses['num_objects'].item() == 0
+    assert losses['loss_object_cv'].item() == 0 and losses['loss_object_ci'].item() == 0
+    torch.testing.assert_close(model.object_loss.center, center)
+    assert model.queue.image_counts.sum().item() == 0 and int(model.queue.image_ptr) == 2
+    sum(v for k, v in losses.items() if k.startswith('loss')).backward()
+    assert not [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def test_backbone_starts_as_dino_initialises_its_vit():
+    """DINO / CrIBo ViT: every Linear trunc-normal(0.02) with zero bias, LayerNorm 1 / 0, [CLS] token and
+    position embedding trunc-normal(0.02) (mmpretrain's ViT: [CLS] 0, FFN Xavier with N(0, 1e-6) bias)."""
+    torch.manual_seed(0)
+    vit = MODELS.build(dict(type='DINOVisionTransformer', arch='deit-small', img_size=224, patch_size=16,
+                            out_type='raw'))
+    vit.init_weights()
+    linears = [m for m in vit.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 12 * 4  # qkv, proj, 2 FFN layers per block
+    for m in linears:
+        assert abs(m.weight.std().item() - 0.02) < 0.002 and m.weight.abs().max() <= 2.0
+        assert torch.count_nonzero(m.bias) == 0
+    for m in vit.modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            assert torch.all(m.weight == 1) and torch.all(m.bias == 0)
+    assert abs(vit.cls_token.std().item() - 0.02) < 0.005
+    assert abs(vit.pos_embed.std().item() - 0.02) < 0.002
+
+
+@pytest.mark.parametrize('method', ['dino', 's3pt'])
+def test_loss_decreases_on_a_fixed_batch(method):
+    torch.manual_seed(0)
+    model = tiny_model(method)
+    model.train()
+    optim = build_optim_wrapper(model, dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.0)))
+    data = fake_batch(batch=4)
+    first = last = None
+    for _ in range(12):
+        log_vars = model.train_step(data, optim)
+        model.update_teacher(0.9)
+        first = log_vars['loss'].item() if first is None else first
+        last = log_vars['loss'].item()
+    assert last < first
+
+
+def test_backbone_attention_is_pytorchs_fused_scaled_dot_product_attention():
+    """The ViT's attention calls torch's F.scaled_dot_product_attention (fused kernels on GPU: flash /
+    memory-efficient attention under AMP) and computes softmax(q k^T / sqrt(d)) v, as DINO's Attention."""
+    from mmpretrain.models.utils.attention import MultiheadAttention
+    torch.manual_seed(0)
+    vit = MODELS.build(dict(type='DINOVisionTransformer', arch='deit-small', img_size=224, patch_size=16,
+                            out_type='raw'))
+    vit.init_weights()
+    attentions = [m for m in vit.modules() if isinstance(m, MultiheadAttention)]
+    assert len(attentions) == 12
+    assert all(m.scaled_dot_product_attention is torch.nn.functional.scaled_dot_product_attention
+               for m in attentions)
+    attn, x = attentions[0].eval(), torch.randn(2, 197, 384)
+    heads, dims = 6, 64
+    q, k, v = attn.qkv(x).reshape(2, 197, 3, heads, dims).permute(2, 0, 3, 1, 4)
+    weights = torch.softmax(q @ k.transpose(-2, -1) * dims**-0.5, dim=-1)
+    expected = attn.proj((weights @ v).transpose(1, 2).reshape(2, 197, 384))
+    torch.testing.assert_close(attn(x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_dino_loss_centering_modes():
