@@ -21,7 +21,8 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.cross_entropy import soft_cross_entropy
-from ..utils.vmf import CENTER_EPS, batch_mean, center_logits, center_probabilities, update_center, vmf_log_normalizer
+from ..utils.vmf import (CENTER_EPS, batch_mean, center_logits, center_probabilities, shifted_logits, update_center,
+                         vmf_log_normalizer)
 
 
 @MODELS.register_module()
@@ -92,9 +93,7 @@ class DINOLoss(nn.Module):
         Returns:
             (N, K) scaled logits.
         """
-        if vmf_bias is None:
-            return logits * (1.0 / temperature)
-        return torch.add(vmf_bias.to(logits.dtype), logits, alpha=1.0 / temperature)
+        return shifted_logits(logits, temperature, vmf_bias)
 
     @torch.no_grad()
     def teacher_probs(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:

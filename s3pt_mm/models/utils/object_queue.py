@@ -172,9 +172,9 @@ class ObjectQueue(nn.Module):
         self.image_counts[image_slots] = counts
         self.image_ptr.copy_((self.image_ptr + counts.shape[0]) % self.num_images)
 
-    def _candidates(self, view: int, queries: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    def _candidates(self, view: int, queries: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
         """The slots whose half-precision score is within ``search_margin`` of the query's best valid
-        score: ``(rows, slots, best)`` with ``best`` (O,) the best scores (-inf: no valid slot).
+        score, as ``(rows, slots)`` index pairs (none for a query without a valid slot).
 
         On a CPU the buffer is scanned in chunks of ``CPU_SEARCH_CHUNK`` slots (each chunk's scores stay
         in the cache; candidates are taken against the running best, a superset, and filtered at the
@@ -200,7 +200,7 @@ class ObjectQueue(nn.Module):
                 scores.append(part[r, c].float())
         rows, slots, scores = torch.cat(rows), torch.cat(slots), torch.cat(scores)
         keep = scores >= (best - self.search_margin)[rows]
-        return rows[keep], slots[keep], best
+        return rows[keep], slots[keep]
 
     @torch.no_grad()
     def nearest(self, view: int, queries: Tensor, valid: Tensor) -> Tensor:
@@ -220,7 +220,7 @@ class ObjectQueue(nn.Module):
             LongTensor: (O,) slot indices (0 for a query when no slot is valid).
         """
         num_queries = queries.shape[0]
-        rows, slots, _ = self._candidates(view, queries, valid)
+        rows, slots = self._candidates(view, queries, valid)
         crowded = torch.bincount(rows, minlength=num_queries) > self.max_candidates_per_query
         any_crowded = bool(crowded.any())
         if any_crowded:

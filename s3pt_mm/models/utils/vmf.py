@@ -3,6 +3,8 @@
 Pure tensor functions (no OpenMMLab), used by the semantic-clustering heads and losses.
 
 * :func:`vmf_log_normalizer` -- ``log C_p(kappa)`` of the vMF density on the unit sphere ``S^{p-1}``.
+* :func:`shifted_logits` -- ``logits / tau + shift``, the temperature and a per-prototype shift (the vMF
+  term of Eq. 2, a centre) applied in one pass.
 * :func:`center_logits` / :func:`center_probabilities` -- the teacher's centred probabilities of DINO /
   CrIBo (centering in logit space) and of DINO-vMF / S3PT (centering in probability space, Table 7).
 * :func:`batch_mean` / :func:`update_center` -- the EMA of the centre, with the batch statistic optionally
@@ -16,7 +18,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 __all__ = [
-    'vmf_log_normalizer', 'center_logits', 'center_probabilities', 'batch_mean',
+    'vmf_log_normalizer', 'shifted_logits', 'center_logits', 'center_probabilities', 'batch_mean',
     'update_center'
 ]
 
@@ -101,10 +103,12 @@ def vmf_log_normalizer(kappa: Tensor, dim: int) -> Tensor:
 CENTER_EPS = 1e-12
 
 
-def _softmax_of_shifted(logits: Tensor, shift: Tensor, temperature: float) -> Tensor:
-    """``softmax(logits / temperature + shift)`` with ``shift`` (K,): the (N, K) scaling and shift in one
+def shifted_logits(logits: Tensor, temperature: float, shift: Optional[Tensor] = None) -> Tensor:
+    """``logits / temperature + shift`` with ``shift`` (K,) or None: the (N, K) scaling and shift in one
     pass (``shift + logits * (1 / temperature)``)."""
-    return torch.softmax(torch.add(shift.to(logits.dtype), logits, alpha=1.0 / temperature), dim=-1)
+    if shift is None:
+        return logits * (1.0 / temperature)
+    return torch.add(shift.to(logits.dtype), logits, alpha=1.0 / temperature)
 
 
 def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
@@ -127,7 +131,7 @@ def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
         (..., K) probabilities (sum to 1 over the last dim).
     """
     shift = -center / temperature
-    return _softmax_of_shifted(logits, shift if bias is None else shift + bias, temperature)
+    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
 
 
 def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.0,
@@ -167,7 +171,7 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
         (..., K) probabilities (sum to 1 over the last dim).
     """
     shift = -torch.log(center.clamp_min(eps))
-    return _softmax_of_shifted(logits, shift if bias is None else shift + bias, temperature)
+    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
 
 
 def batch_mean(values: Tensor, all_reduce: bool = False,
