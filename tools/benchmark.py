@@ -36,7 +36,6 @@ import argparse
 import os
 import os.path as osp
 import platform
-import resource
 import sys
 import time
 
@@ -46,6 +45,8 @@ import torch
 from s3pt_mm.utils.fileio import write_json_atomic
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+# tools/benchmarks/: the official CrIBo code run from a checkout, and the side-by-side pre-training step
+sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
 
 
 def _timed(fn, repeats, warmup=1):
@@ -156,7 +157,6 @@ def bench_clustering(args):
             ours_ms = _timed(ours, args.repeats)[0]
             out[f'ours, {name}, {positions} positions: ms/batch'] = ours_ms
             if args.cribo_dir and not extra:
-                sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
                 from cribo_reference import cribo_dir_or_exit, reference_clustering
                 reference = reference_clustering(cribo_dir_or_exit(args.cribo_dir), clusters, iters, device.type)
 
@@ -179,7 +179,8 @@ def _sync(device):
 def _peak_memory_mb(device):
     if device.type == 'cuda':
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    from pretrain_step import peak_rss_mib
+    return peak_rss_mib()
 
 
 PRETRAIN_CONFIGS = {
@@ -187,54 +188,17 @@ PRETRAIN_CONFIGS = {
     for method in ('dino', 'cribo', 's3pt') for arch in ('s16', 'b16')}
 
 
-def _pretrain_batch(batch, device, size=224, patch=16):
-    """uint8 views and the token geometry of PackMultiViewInputs for ``batch`` images."""
-    from mmpretrain.structures import DataSample
-    n = (size // patch)**2
-    grid = torch.stack(torch.meshgrid(torch.arange(size // patch * 1.0), torch.arange(size // patch * 1.0),
-                                      indexing='xy'), -1).reshape(n, 2) * patch + patch / 2
-    g = torch.Generator().manual_seed(0)
-    samples = []
-    for _ in range(batch):
-        sample = DataSample()
-        sample.set_field(torch.stack([grid, grid * 0.7 + 40]), 'token_positions')
-        sample.set_field(torch.rand(2, n, generator=g) * 50 + 2, 'token_depths')
-        sample.set_field(torch.ones(2, n, dtype=torch.bool), 'token_depth_valid')
-        samples.append(sample)
-    views = [torch.randint(0, 255, (batch, 3, size, size), dtype=torch.uint8, generator=g) for _ in range(2)]
-    return dict(inputs=views, data_samples=samples)
-
-
-def _build_pretrain_model(config, device):
-    """The pre-training model of ``config`` on ``device``, epoch 1 (the cross-image term on), full queue."""
-    from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-
-    import s3pt_mm.engine  # noqa: F401
-    import s3pt_mm.models  # noqa: F401
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
-    from pretrain_step import fill_queue
-    init_default_scope('mmpretrain')  # the DINO optimizer wrappers live in mmpretrain's registry
-    cfg = Config.fromfile(osp.join(ROOT, config))
-    torch.manual_seed(0)
-    model = MODELS.build(cfg.model)
-    model.init_weights()
-    fill_queue(model.queue)
-    model.set_epoch(1)
-    model.train()
-    return model.to(device), cfg
-
-
 def _pretrain_step_figures(method, arch, device, batch, repeats):
     """s/step, images/s and peak memory of one configuration's pre-training step (fp16 AMP on CUDA)."""
     from mmengine.optim import build_optim_wrapper
-    model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS[method, arch], device)
+    from pretrain_step import build_pretrain_model, pretrain_data
+    model, cfg = build_pretrain_model(PRETRAIN_CONFIGS[method, arch])
+    model.to(device)
     wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16', loss_scale='dynamic') \
         if device.type == 'cuda' else dict(type='DINOOptimWrapper')
     optim = build_optim_wrapper(model, dict(optimizer=cfg.optim_wrapper.optimizer,
                                             paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg'), **wrapper))
-    data = _pretrain_batch(batch, device)
+    data = pretrain_data(batch)
 
     def step():
         model.train_step(data, optim)
@@ -264,7 +228,6 @@ def bench_pretrain(args):
 
 
 def bench_step(args):
-    sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
     from pretrain_step import compare_steps
     kinds = (['reference'] if args.cribo_dir else []) + ['cribo', 's3pt']
     argv = ['--cribo-dir', args.cribo_dir] if args.cribo_dir else []
@@ -313,13 +276,14 @@ def _ddp_worker(rank, world_size, port, broadcast_buffers, find_unused_parameter
         finally:
             in_hook[0] = False
 
-    model, cfg = _build_pretrain_model(PRETRAIN_CONFIGS['s3pt', 's16'], torch.device('cpu'))
+    from pretrain_step import build_pretrain_model, pretrain_data
+    model, cfg = build_pretrain_model(PRETRAIN_CONFIGS['s3pt', 's16'])
     ddp = MMDistributedDataParallel(module=model, broadcast_buffers=broadcast_buffers,
                                     find_unused_parameters=find_unused_parameters)
     ddp.register_comm_hook(None, hook)
     optim = build_optim_wrapper(ddp, dict(type='DINOOptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
                                           paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg')))
-    data = _pretrain_batch(batch, torch.device('cpu'))
+    data = pretrain_data(batch)
     ddp.train_step(data, optim)  # DDP's first step (bucket rebuild) is not counted
     for key in counts:
         counts[key] = 0
@@ -479,7 +443,6 @@ def main(argv=None):
     parser.add_argument('--create-data-runs', type=int, default=3, help='create_data conversions timed')
     args = parser.parse_args(argv)
     if args.step_worker:
-        sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
         from pretrain_step import worker
         return worker(args.step_worker, args)
     results = dict(machine=dict(python=platform.python_version(), torch=torch.__version__,

@@ -55,6 +55,20 @@ def make_inputs(batch, seed=0, image_hw=(900, 1600), scale=(0.25, 1.0), patch=16
     return views, pos_maps, token_pos, depths
 
 
+def peak_rss_mib():
+    """This process's peak resident memory in MiB: ``VmHWM`` of /proc/self/status on Linux, which starts
+    anew at ``exec`` (``ru_maxrss`` keeps the parent's peak across fork + exec, so a worker started by a
+    process that had built a model would report that model's memory); ``ru_maxrss`` elsewhere."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith('VmHWM:'):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def median(values):
     values = sorted(values)
     mid = len(values) // 2
@@ -204,45 +218,63 @@ class ReferenceStep:
             torch.Tensor.backward = self._backward
 
 
+def build_pretrain_model(config, prototypes=65536, queue_images=None):
+    """``(model, cfg)``: the pre-training model of ``config`` (a path under the repository root), built and
+    initialised with seed 0, in training mode at epoch 1 (the cross-image term on), its queue full
+    (:func:`fill_queue`). ``prototypes`` replaces the configs' 65536; ``queue_images`` the CrIBo queue's
+    25000 images."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    import s3pt_mm.engine  # noqa: F401  (the DINO optimizer wrappers)
+    import s3pt_mm.models  # noqa: F401
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    model_cfg = cfg.model
+    if prototypes != 65536:
+        model_cfg.head.num_prototypes = prototypes
+        model_cfg.global_loss.out_channels = model_cfg.object_loss.out_channels = prototypes
+    if queue_images and 'cribo' in osp.basename(config):
+        model_cfg.queue_size = queue_images
+    torch.manual_seed(0)
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    model.train()
+    model.set_epoch(1)
+    fill_queue(model.queue)
+    return model, cfg
+
+
+def pretrain_data(batch_size):
+    """The batch of :func:`make_inputs` as s3pt_mm's pre-training pipeline packs it: uint8 views and, per
+    image, the token positions, depths and depth validity of both views."""
+    import torch
+    from mmpretrain.structures import DataSample
+    views, _, token_pos, depths = make_inputs(batch_size)
+    samples = []
+    for b in range(batch_size):
+        sample = DataSample()
+        sample.set_field(torch.stack([token_pos[0][b], token_pos[1][b]]), 'token_positions')
+        sample.set_field(depths[b], 'token_depths')
+        sample.set_field(torch.ones(2, depths.shape[-1], dtype=torch.bool), 'token_depth_valid')
+        samples.append(sample)
+    return dict(inputs=views, data_samples=samples)
+
+
 class ProjectStep:
     """s3pt_mm's step with the CrIBo or S3PT ViT-S/16 configuration."""
 
     def __init__(self, opts, config):
-        import torch
-        from mmengine.config import Config
         from mmengine.optim import build_optim_wrapper
-        from mmengine.registry import init_default_scope
-        from mmpretrain.registry import MODELS
-        from mmpretrain.structures import DataSample
 
-        import s3pt_mm.engine  # noqa: F401
-        import s3pt_mm.models  # noqa: F401
         import s3pt_mm.models.algorithms.s3pt as s3pt_module
-        init_default_scope('mmpretrain')
-        cfg = Config.fromfile(osp.join(ROOT, config))
-        model_cfg = cfg.model
-        if opts.prototypes != 65536:
-            model_cfg.head.num_prototypes = opts.prototypes
-            model_cfg.global_loss.out_channels = model_cfg.object_loss.out_channels = opts.prototypes
-        if 'cribo' in osp.basename(config):
-            model_cfg.queue_size = opts.queue_images
-        torch.manual_seed(0)
-        self.model = model = MODELS.build(model_cfg)
-        model.init_weights()
-        model.train()
-        model.set_epoch(1)
+        model, cfg = build_pretrain_model(config, opts.prototypes, opts.queue_images)
+        self.model = model
         self.optim = build_optim_wrapper(model, dict(type='DINOOptimWrapper', optimizer=cfg.optim_wrapper.optimizer,
                                                      paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg')))
-        fill_queue(model.queue)
-        views, _, token_pos, depths = make_inputs(opts.batch_size)
-        samples = []
-        for b in range(opts.batch_size):
-            sample = DataSample()
-            sample.set_field(torch.stack([token_pos[0][b], token_pos[1][b]]), 'token_positions')
-            sample.set_field(depths[b], 'token_depths')
-            sample.set_field(torch.ones(2, depths.shape[-1], dtype=torch.bool), 'token_depth_valid')
-            samples.append(sample)
-        self.data = dict(inputs=views, data_samples=samples)
+        self.data = pretrain_data(opts.batch_size)
         self.timer = timer = PartTimer()
         model.data_preprocessor.forward = timer.wrap('data preprocessor', model.data_preprocessor.forward)
         model.teacher.backbone.forward = timer.wrap('teacher backbone fwd', model.teacher.backbone.forward)
@@ -312,7 +344,7 @@ def worker(kind, opts):
             total, parts = runner.parts()
             reply(s=total, parts=parts)
         elif command == 'info':
-            reply(peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+            reply(peak_rss_mib=peak_rss_mib())
         elif command == 'quit':
             reply(ok=True)
             return
