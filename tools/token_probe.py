@@ -15,65 +15,14 @@ import argparse
 import os.path as osp
 import sys
 
-import cv2
 import numpy as np
 
-from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
 from s3pt_mm.evaluation.colour_baseline import iou_from_confusion
-from s3pt_mm.evaluation.token_probe import (knn_predict, logistic_predict, patch_majority, token_ceiling,
-                                            token_scores)
+from s3pt_mm.evaluation.frozen_tokens import load_split, probe_tokens
+from s3pt_mm.evaluation.token_probe import token_ceiling
 from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
 from s3pt_mm.utils.cli import name_and_path
 from s3pt_mm.utils.fileio import write_json_atomic, write_text_atomic
-
-MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # the probe's (RGB) normalisation
-STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
-
-
-def load_split(root: str, split: str, size):
-    """[(RGB image resized to size, label at full size, label resized to size (nearest))] of a split."""
-    split_file = osp.join(root, SPLIT_DIR, f'{split}.txt')
-    if not osp.isfile(split_file):
-        raise SystemExit(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
-    with open(split_file) as f:
-        names = f.read().split()
-    items = []
-    for name in names:
-        image = cv2.imread(osp.join(root, name + '.jpg'))
-        label = cv2.imread(osp.join(root, LABEL_DIR, name + '.png'), cv2.IMREAD_UNCHANGED)
-        if image is None or label is None:
-            raise SystemExit(f'cannot read the image or the label of {name} under {root}')
-        items.append((cv2.resize(image, tuple(size), interpolation=cv2.INTER_LINEAR)[..., ::-1], label,
-                      cv2.resize(label, tuple(size), interpolation=cv2.INTER_NEAREST)))
-    return items
-
-
-def build_backbone(checkpoint: str, patch_size: int):
-    """The demo ViT, frozen, with the weights of ``checkpoint`` (as the demo probe builds it)."""
-    from s3pt_mm.downstream import FrozenPretrainedViT
-    backbone = FrozenPretrainedViT(
-        checkpoint=checkpoint, arch=dict(embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
-        img_size=96, patch_size=patch_size, drop_rate=0.0, drop_path_rate=0.0, final_norm=True,
-        interpolate_mode='bicubic')
-    backbone.init_weights()
-    return backbone
-
-
-def token_features(backbone, items, patch: int, num_classes: int, batch: int = 16):
-    """(N, C) token features and (N,) majority labels of all tokens of ``items`` (ignored tokens dropped)."""
-    import torch
-    feats, labels = [], []
-    for start in range(0, len(items), batch):
-        chunk = items[start:start + batch]
-        x = np.stack([(image.astype(np.float32) - MEAN) / STD for image, _, _ in chunk]).transpose(0, 3, 1, 2)
-        out = backbone(torch.from_numpy(np.ascontiguousarray(x)))[0]  # (B, C, h, w)
-        for f, (_, _, input_label) in zip(out, chunk):
-            y = patch_majority(input_label, patch, num_classes).reshape(-1)
-            f = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
-            keep = y < num_classes
-            feats.append(f[keep])
-            labels.append(y[keep])
-    return np.concatenate(feats), np.concatenate(labels)
 
 
 def main(argv=None) -> int:
@@ -90,7 +39,10 @@ def main(argv=None) -> int:
     if args.size[0] % args.patch_size or args.size[1] % args.patch_size:
         parser.error('--size must be a multiple of --patch-size')
     num_classes = len(NUIMAGES_SEG_CLASSES)
-    train, val = load_split(args.data, 'train', args.size), load_split(args.data, 'val', args.size)
+    try:
+        train, val = load_split(args.data, 'train', args.size), load_split(args.data, 'val', args.size)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error))
 
     confusion = sum(token_ceiling(label, input_label, args.patch_size, num_classes) for _, label, input_label in val)
     ceiling = iou_from_confusion(confusion) * 100
@@ -120,21 +72,16 @@ def main(argv=None) -> int:
                    ceiling_iou=[float(v) for v in ceiling], backbones={})
     train_counts = None
     for name, checkpoint in backbones:
-        backbone = build_backbone(checkpoint, args.patch_size)
-        xtr, ytr = token_features(backbone, train, args.patch_size, num_classes)
-        xva, yva = token_features(backbone, val, args.patch_size, num_classes)
-        train_counts = np.bincount(ytr, minlength=num_classes)
-        results['backbones'][name] = {}
-        for clf, predict in (('k-NN', lambda: knn_predict(xtr, ytr, xva, args.k)),
-                             ('logistic', lambda: logistic_predict(xtr, ytr, xva))):
-            scores = token_scores(yva, predict(), num_classes)
-            results['backbones'][name][clf] = scores
+        measured = probe_tokens(checkpoint, train, val, args.patch_size, num_classes, args.k)
+        train_counts = measured.pop('train_token_counts')
+        results['backbones'][name] = measured
+        for clf, scores in measured.items():
             cells = ['-' if np.isnan(v) else f'{v:.1f}' for v in scores['iou']]
             lines.append(f'| {name} | {clf} | {scores["accuracy"]:.1f} | {scores["miou"]:.2f} | '
                          f'{scores["classes_predicted"]} | ' + ' | '.join(cells) + ' |')
         print(lines[-2] + '\n' + lines[-1], file=sys.stderr, flush=True)
     if train_counts is not None:
-        results['train_token_counts'] = train_counts.tolist()
+        results['train_token_counts'] = train_counts
         lines += ['', 'train tokens per class: ' + ', '.join(f'{c} {n}' for c, n in zip(NUIMAGES_SEG_CLASSES,
                                                                                       train_counts))]
     text = '\n'.join(lines) + '\n'

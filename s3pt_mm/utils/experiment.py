@@ -2,12 +2,16 @@
 steps 1-3 make one): pre-train a demo config (``configs/demo/``) with a seed and a number of epochs, build
 the random-initialisation floor, linear-probe a frozen checkpoint on nuImages, read the probe's mIoU and
 per-class IoU (:mod:`s3pt_mm.seg.results`), and aggregate them over seeds (mean ± sample standard
-deviation). Every run is a ``tools/train.py`` subprocess; a finished run (its final checkpoint exists) is
+deviation, and each method's per-seed difference to the floor of the same seed). With ``token_probe`` every
+frozen backbone is also measured without the Segmenter probe (k-NN and logistic regression on its tokens,
+:mod:`s3pt_mm.evaluation.frozen_tokens`). Every run is a ``tools/train.py`` subprocess; a finished run (its final checkpoint exists) is
 kept, an interrupted one resumes.
 
 ``patch_size`` (None: the configs' 16) changes the ViT's patch in pre-training (backbone and the views'
 token geometry) and in the probe alike: at 96x96 crops, 8 gives 12x12 tokens per view instead of 6x6.
 """
+import functools
+import json
 import math
 import os
 import os.path as osp
@@ -31,6 +35,9 @@ NAMES = dict(random='random init', dino='DINO', cribo='CrIBo', cribo_vmf='CrIBo 
              cribo_vmf_many1it='CrIBo + vMF + 16 clusters/1 it', s3pt='S3PT')
 #: the model whose initialisation is the random floor
 RANDOM_INIT_CONFIG = PRETRAIN_CONFIGS['s3pt']
+#: (W, H) of the images the token probe feeds the backbone: the demo probe's test size
+TOKEN_PROBE_SIZE = (192, 96)
+TOKEN_CLASSIFIERS = ('k-NN', 'logistic')
 
 
 class Progress:
@@ -132,6 +139,29 @@ def linear_probe(checkpoint: str, data_root: str, work_dir: str, iters: int, wor
     return work_dir
 
 
+@functools.lru_cache(maxsize=4)
+def _token_splits(nuimages_root: str, size: Tuple[int, int]):
+    from s3pt_mm.evaluation.frozen_tokens import load_split
+    return load_split(nuimages_root, 'train', size), load_split(nuimages_root, 'val', size)
+
+
+def token_probe(checkpoint: str, nuimages_root: str, path: str, patch_size: Optional[int] = None) -> dict:
+    """``{'k-NN': scores, 'logistic': scores}`` (:func:`s3pt_mm.evaluation.frozen_tokens.probe_tokens`, at
+    :data:`TOKEN_PROBE_SIZE`) of the frozen backbone of ``checkpoint``, fitted on the train split of
+    ``nuimages_root`` and scored on its val split; kept in ``path`` (JSON), read back when it exists."""
+    from s3pt_mm.evaluation.frozen_tokens import probe_tokens
+    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+    from .fileio import write_json_atomic
+    if osp.isfile(path):
+        with open(path) as f:
+            return json.load(f)
+    train, val = _token_splits(nuimages_root, TOKEN_PROBE_SIZE)
+    measured = probe_tokens(checkpoint, train, val, patch_size or 16, len(NUIMAGES_SEG_CLASSES))
+    scores = {clf: measured[clf] for clf in TOKEN_CLASSIFIERS}
+    write_json_atomic(path, scores)
+    return scores
+
+
 def probe_metrics(work_dir: str) -> Tuple[float, Dict[str, float]]:
     """(mIoU, {class: IoU}) of the probe's last evaluation, as logged (IoU %)."""
     from s3pt_mm.seg.results import final_metrics, per_class_iou
@@ -181,6 +211,42 @@ def seed_table(summary: Sequence[dict]) -> str:
     return '\n'.join(lines)
 
 
+def paired_differences(summary: Sequence[dict], floor: str = NAMES['random']) -> List[dict]:
+    """Per backbone other than ``floor``: ``dict(name, runs=[mIoU - floor's mIoU of the same seed],
+    diff=(mean, std))``. A seed moves every backbone's probe together (same head initialisation and data
+    order), so these differences are sharper than the spread of either row; [] without the floor."""
+    floors = {row['name']: row['runs'] for row in summary}.get(floor)
+    if floors is None:
+        return []
+    out = []
+    for row in summary:
+        if row['name'] != floor:
+            runs = [value - base for value, base in zip(row['runs'], floors)]
+            out.append(dict(name=row['name'], runs=runs, diff=mean_std(runs)))
+    return out
+
+
+def difference_table(differences: Sequence[dict], floor: str = NAMES['random']) -> str:
+    """Markdown table of :func:`paired_differences` (mIoU points)."""
+    lines = [f'| backbone | mIoU - {floor}, per seed | mean ± std |', '|---|---|---|']
+    for row in differences:
+        lines.append(f'| {row["name"]} | ' + ' / '.join(f'{v:+.2f}' for v in row['runs']) +
+                     f' | {_pm(row["diff"], 2)} |')
+    return '\n'.join(lines)
+
+
+def token_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
+    """Markdown table of the token probes of :func:`run_seeds` (``token_probe=True``): per backbone, token
+    accuracy and token mIoU of each classifier as mean ± std over the seeds (%)."""
+    header = ' | '.join(f'{clf} token {what}' for clf in TOKEN_CLASSIFIERS for what in ('acc', 'mIoU'))
+    lines = [f'| backbone | seeds | {header} |', '|' + '---|' * (2 + 2 * len(TOKEN_CLASSIFIERS))]
+    for method in methods:
+        cells = [_pm(mean_std([done['tokens'][method][clf][key] for done in per_seed]), 2)
+                 for clf in TOKEN_CLASSIFIERS for key in ('accuracy', 'miou')]
+        lines.append(f'| {NAMES[method]} | {len(per_seed)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def seed_csv(summary: Sequence[dict]) -> str:
     """CSV: backbone, seeds, then mean and std of mIoU and of each class (empty where NaN)."""
     classes = list(dict.fromkeys(c for row in summary for c in row['per_class']))
@@ -221,20 +287,23 @@ def seed_chart(summary: Sequence[dict], path: str, title: str) -> None:
 
 
 def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out: str, epochs: int,
-              iters: int, workers: int, progress: Progress, patch_size: Optional[int] = None) -> List[dict]:
+              iters: int, workers: int, progress: Progress, patch_size: Optional[int] = None,
+              tokens: bool = False) -> List[dict]:
     """For each seed (one progress step each): every method of ``methods`` (``'random'``: the floor built
     with that seed) pre-trained on ``data_root``/nuscenes and linear-probed on ``data_root``/nuimages,
-    under ``out``/seed<s>/ (pretrain_<method>, random_init.pth, linear_<method>).
+    under ``out``/seed<s>/ (pretrain_<method>, random_init.pth, linear_<method>); with ``tokens`` also
+    token-probed (:func:`token_probe`, kept in tokens_<method>.json).
 
     Returns, per seed, ``dict(seed, checkpoints={method: path}, probes={method: work dir},
-    metrics={method: (mIoU, {class: IoU})})``."""
+    metrics={method: (mIoU, {class: IoU})}, tokens={method: token probe scores} (empty without
+    ``tokens``))``."""
     nuscenes, nuimages = osp.join(data_root, 'nuscenes'), osp.join(data_root, 'nuimages')
     per_seed = []
     for seed in seeds:
         progress.step(f'seed {seed}: {", ".join(NAMES[m] for m in methods)} ({epochs} pre-training epochs, '
                       f'{iters} probe iterations)')
         seed_dir = osp.join(out, f'seed{seed}')
-        done = dict(seed=seed, checkpoints={}, probes={}, metrics={})
+        done = dict(seed=seed, checkpoints={}, probes={}, metrics={}, tokens={})
         for method in methods:
             if method == 'random':
                 checkpoint = random_init_checkpoint(osp.join(seed_dir, 'random_init.pth'), seed, patch_size)
@@ -246,27 +315,44 @@ def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out:
             done['checkpoints'][method], done['probes'][method] = checkpoint, work_dir
             done['metrics'][method] = probe_metrics(work_dir)
             print(f'   {NAMES[method]}, seed {seed}: mIoU {done["metrics"][method][0]:.2f}', flush=True)
+            if tokens:
+                scores = token_probe(checkpoint, nuimages, osp.join(seed_dir, f'tokens_{method}.json'), patch_size)
+                done['tokens'][method] = scores
+                print(f'   {NAMES[method]}, seed {seed}: token probe ' + ', '.join(
+                    f'{clf} {scores[clf]["accuracy"]:.1f} % acc / {scores[clf]["miou"]:.2f} mIoU'
+                    for clf in TOKEN_CLASSIFIERS), flush=True)
         per_seed.append(done)
     return per_seed
 
 
 def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequence[dict],
                  elapsed: float) -> str:
-    """``out``/results.md (mean ± std table, mIoU per seed, run time), results.json, results.csv and
-    results.png (bar chart with error bars) of :func:`run_seeds`' probes; returns the text to print."""
+    """``out``/results.md (mean ± std table, mIoU per seed, the paired differences to the floor when it
+    was run, the token probes when they were run, run time), results.json, results.csv and results.png
+    (bar chart with error bars) of :func:`run_seeds`' probes; returns the text to print."""
     from .fileio import write_json_atomic
     summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods])
-    table = seed_table(summary)
+    differences = paired_differences(summary)
+    with_tokens = all(m in done.get('tokens', {}) for done in per_seed for m in methods)
     per_seed_line = '; '.join(f'{row["name"]}: ' + ' / '.join(f'{v:.2f}' for v in row['runs']) for row in summary)
     seeds = ' '.join(str(done['seed']) for done in per_seed)
-    text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}):\n{table}\n\n'
-            f'mIoU per seed ({seeds}): {per_seed_line}')
+    text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}):\n'
+            f'{seed_table(summary)}\n\nmIoU per seed ({seeds}): {per_seed_line}')
+    if differences:
+        text += (f'\n\nDifference to the random-init floor of the same seed (mIoU points):\n'
+                 f'{difference_table(differences)}')
+    if with_tokens:
+        text += (f'\n\nToken probe (no Segmenter head: each val token\'s patch-majority class predicted from the '
+                 f'frozen tokens by a cosine k-NN and a logistic regression fitted on the train tokens; '
+                 f'{TOKEN_PROBE_SIZE[0]}x{TOKEN_PROBE_SIZE[1]} input; %, mean ± std over seeds {seeds}):\n'
+                 f'{token_table(methods, per_seed)}')
     write_text_atomic(osp.join(out, 'results.md'),
                       f'# Linear probing of frozen backbones on synthetic nuImages\n\n{setup}\n\n{text}\n\n'
                       f'Run time: {elapsed:.0f} s (finished runs found in {out} are reused, not timed again).\n')
     write_json_atomic(osp.join(out, 'results.json'), dict(
-        setup=setup, seeds=[done['seed'] for done in per_seed], summary=summary,
-        runs={NAMES[m]: [dict(seed=done['seed'], mIoU=done['metrics'][m][0], per_class=done['metrics'][m][1])
+        setup=setup, seeds=[done['seed'] for done in per_seed], summary=summary, differences=differences,
+        runs={NAMES[m]: [dict(seed=done['seed'], mIoU=done['metrics'][m][0], per_class=done['metrics'][m][1],
+                              **({'tokens': done['tokens'][m]} if with_tokens else {}))
                          for done in per_seed] for m in methods}))
     write_text_atomic(osp.join(out, 'results.csv'), seed_csv(summary))
     seed_chart(summary, osp.join(out, 'results.png'), f'Linear probing, synthetic nuImages\n{setup}')

@@ -1,6 +1,8 @@
 """tools/proxy_experiment.py at a tiny size on the session's synthetic data: 2 seeds of the random-init floor
 and DINO; the table, JSON and CSV hold the mIoU each probe logged (read here from mmengine's scalars.json),
-aggregated as mean ± sample std; every seed has its own floor; a second run reuses every finished run."""
+aggregated as mean ± sample std, and DINO's per-seed difference to the floor; the token probe's figures are
+those of s3pt_mm.evaluation.frozen_tokens run on the same checkpoint; every seed has its own floor; a second
+run reuses every finished run."""
 import csv
 import json
 import math
@@ -39,13 +41,15 @@ def _logged_miou(work_dir):
 def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
     out = tmp_path / 'out'
     args = ['tools/proxy_experiment.py', '--data', str(data_root), '--out', str(out), '--methods', 'random', 'dino',
-            '--seeds', *map(str, SEEDS), '--pretrain-epochs', '3', '--seg-iters', '4', '--workers', '0']
+            '--seeds', *map(str, SEEDS), '--pretrain-epochs', '3', '--seg-iters', '4', '--workers', '0',
+            '--token-probe']
     first = run_tool(*args)
     logged = {name: [_logged_miou(out / f'seed{s}' / f'linear_{method}') for s in SEEDS]
               for name, method in (('random init', 'random'), ('DINO', 'dino'))}
 
+    report = (out / 'results.md').read_text()
     rows = {cells[0].strip(): [c.strip() for c in cells[1:]] for cells in
-            (line.split('|')[1:-1] for line in (out / 'results.md').read_text().splitlines()
+            (line.split('|')[1:-1] for line in report.split('Difference to the random-init floor')[0].splitlines()
              if line.startswith('| ') and not line.startswith('| backbone'))}
     saved = json.loads((out / 'results.json').read_text())
     with open(out / 'results.csv') as f:
@@ -58,6 +62,25 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
         assert math.isclose(float(table[name]['mIoU_mean']), mean, abs_tol=1e-4)
         assert math.isclose(float(table[name]['mIoU_std']), std, abs_tol=1e-4)
         assert 'mIoU per seed' in first.stdout and ' / '.join(f'{v:.2f}' for v in values) in first.stdout
+    differences = [dino - floor for dino, floor in zip(logged['DINO'], logged['random init'])]
+    assert ('| DINO | ' + ' / '.join(f'{v:+.2f}' for v in differences) +
+            f' | {statistics.mean(differences):.2f} ± {statistics.stdev(differences):.2f} |') in report
+    assert [round(v, 9) for v in saved['differences'][0]['runs']] == [round(v, 9) for v in differences]
+
+    # the token probe: the figures of the module run directly on seed 0's floor, in the JSON and the table
+    from s3pt_mm.evaluation.frozen_tokens import load_split, probe_tokens
+    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+    nuimages = str(data_root / 'nuimages')
+    direct = probe_tokens(str(out / 'seed0' / 'random_init.pth'), load_split(nuimages, 'train', (192, 96)),
+                          load_split(nuimages, 'val', (192, 96)), 16, len(NUIMAGES_SEG_CLASSES))
+    kept = saved['runs']['random init'][0]['tokens']
+    for clf in ('k-NN', 'logistic'):
+        assert math.isclose(kept[clf]['accuracy'], direct[clf]['accuracy'], abs_tol=1e-9)
+        assert math.isclose(kept[clf]['miou'], direct[clf]['miou'], abs_tol=1e-9)
+    knn = [saved['runs']['random init'][i]['tokens']['k-NN']['accuracy'] for i in range(len(SEEDS))]
+    assert f'| random init | 2 | {statistics.mean(knn):.2f} ± {statistics.stdev(knn):.2f} |' in report
+    assert (out / 'seed1' / 'tokens_dino.json').is_file()
+
     picture = cv2.imread(str(out / 'results.png'))
     assert picture is not None and picture.std() > 10
     # each seed has its own floor, and pre-trains with its own seed

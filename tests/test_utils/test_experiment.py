@@ -1,9 +1,11 @@
-"""s3pt_mm.utils.experiment: the seed aggregation (mean ± sample std) and its table, CSV and chart."""
+"""s3pt_mm.utils.experiment: the seed aggregation (mean ± sample std) and its table, CSV and chart; the
+per-seed differences to the floor; the token-probe table."""
 import math
 
 import cv2
 
-from s3pt_mm.utils.experiment import aggregate, mean_std, seed_chart, seed_csv, seed_table
+from s3pt_mm.utils.experiment import (aggregate, difference_table, mean_std, paired_differences, seed_chart,
+                                      seed_csv, seed_table, token_table)
 
 
 def test_mean_std_is_the_sample_statistic_and_skips_nan():
@@ -34,3 +36,31 @@ def test_aggregate_table_csv_and_chart(tmp_path):
     seed_chart(summary, str(tmp_path / 'chart.png'), 'test')
     picture = cv2.imread(str(tmp_path / 'chart.png'))
     assert picture is not None and picture.std() > 10
+
+
+def test_paired_differences_subtract_the_floor_of_the_same_seed():
+    summary = aggregate([('random init', [(10.0, {}), (12.0, {}), (11.0, {})]),
+                         ('CrIBo', [(10.5, {}), (12.9, {}), (11.1, {})]),
+                         ('S3PT', [(9.0, {}), (13.0, {}), (11.0, {})])])
+    cribo, s3pt = paired_differences(summary)
+    assert cribo['name'] == 'CrIBo' and s3pt['name'] == 'S3PT'
+    assert [round(v, 6) for v in cribo['runs']] == [0.5, 0.9, 0.1]
+    assert math.isclose(cribo['diff'][0], 0.5) and math.isclose(cribo['diff'][1], 0.4)  # sqrt((.16+.16+0)/2)
+    assert s3pt['runs'] == [-1.0, 1.0, 0.0] and s3pt['diff'] == (0.0, 1.0)
+    table = difference_table([cribo, s3pt]).splitlines()
+    assert table[0] == '| backbone | mIoU - random init, per seed | mean ± std |'
+    assert table[2] == '| CrIBo | +0.50 / +0.90 / +0.10 | 0.50 ± 0.40 |'
+    assert table[3] == '| S3PT | -1.00 / +1.00 / +0.00 | 0.00 ± 1.00 |'
+    assert paired_differences(aggregate([('CrIBo', [(10.5, {})])])) == []  # no floor, no differences
+
+
+def test_token_table_is_mean_and_std_over_seeds():
+    def scores(acc_knn, miou_knn, acc_lr, miou_lr):
+        return {'k-NN': dict(accuracy=acc_knn, miou=miou_knn), 'logistic': dict(accuracy=acc_lr, miou=miou_lr)}
+    per_seed = [dict(tokens=dict(random=scores(60.0, 10.0, 62.0, 11.0), cribo=scores(70.0, 14.0, 71.0, 15.0))),
+                dict(tokens=dict(random=scores(64.0, 12.0, 62.0, 13.0), cribo=scores(70.0, 16.0, 75.0, 15.0)))]
+    table = token_table(['random', 'cribo'], per_seed).splitlines()
+    assert table[0] == ('| backbone | seeds | k-NN token acc | k-NN token mIoU | logistic token acc | '
+                        'logistic token mIoU |')
+    assert table[2] == '| random init | 2 | 62.00 ± 2.83 | 11.00 ± 1.41 | 62.00 ± 0.00 | 12.00 ± 1.41 |'
+    assert table[3] == '| CrIBo | 2 | 70.00 ± 0.00 | 15.00 ± 1.41 | 73.00 ± 2.83 | 15.00 ± 0.00 |'

@@ -1,0 +1,82 @@
+"""The tokens of a frozen demo ViT on labelled nuImages images, and the token-level probes on them
+(:mod:`.token_probe`): what ``tools/token_probe.py`` and ``tools/proxy_experiment.py --token-probe`` measure.
+
+The backbone is the demo ViT (4 layers x 192, ``configs/demo/``) built exactly as the demo's linear probe
+builds it (:class:`s3pt_mm.downstream.FrozenPretrainedViT`: a pre-training checkpoint's EMA teacher or an
+extracted backbone, no gradient, eval mode), fed the images resized to ``size`` with the probe's RGB
+normalisation. Each token is labelled with its patch's majority class.
+"""
+import os.path as osp
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+
+from .token_probe import knn_predict, logistic_predict, patch_majority, token_scores
+
+__all__ = ['MEAN', 'STD', 'load_split', 'build_backbone', 'token_features', 'probe_tokens']
+
+MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # the probe's (RGB) normalisation
+STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+
+
+def load_split(root: str, split: str, size: Sequence[int]) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """[(RGB image resized to ``size`` = (W, H), label at full size, label resized to ``size`` (nearest))]
+    of the ``split`` of a nuImages root labelled by ``tools/dataset_converters/nuimages_seg.py``."""
+    import cv2
+
+    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
+    split_file = osp.join(root, SPLIT_DIR, f'{split}.txt')
+    if not osp.isfile(split_file):
+        raise FileNotFoundError(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
+    with open(split_file) as f:
+        names = f.read().split()
+    items = []
+    for name in names:
+        image = cv2.imread(osp.join(root, name + '.jpg'))
+        label = cv2.imread(osp.join(root, LABEL_DIR, name + '.png'), cv2.IMREAD_UNCHANGED)
+        if image is None or label is None:
+            raise FileNotFoundError(f'cannot read the image or the label of {name} under {root}')
+        items.append((cv2.resize(image, tuple(size), interpolation=cv2.INTER_LINEAR)[..., ::-1], label,
+                      cv2.resize(label, tuple(size), interpolation=cv2.INTER_NEAREST)))
+    return items
+
+
+def build_backbone(checkpoint: str, patch_size: int):
+    """The demo ViT, frozen, with the weights of ``checkpoint`` (as the demo probe builds it)."""
+    from s3pt_mm.downstream import FrozenPretrainedViT
+    backbone = FrozenPretrainedViT(
+        checkpoint=checkpoint, arch=dict(embed_dims=192, num_layers=4, num_heads=3, feedforward_channels=768),
+        img_size=96, patch_size=patch_size, drop_rate=0.0, drop_path_rate=0.0, final_norm=True,
+        interpolate_mode='bicubic')
+    backbone.init_weights()
+    return backbone
+
+
+def token_features(backbone, items, patch: int, num_classes: int, batch: int = 16) -> Tuple[np.ndarray, np.ndarray]:
+    """(N, C) token features and (N,) majority labels of all tokens of ``items`` (ignored tokens dropped)."""
+    import torch
+    feats, labels = [], []
+    with torch.no_grad():
+        for start in range(0, len(items), batch):
+            chunk = items[start:start + batch]
+            x = np.stack([(image.astype(np.float32) - MEAN) / STD for image, _, _ in chunk]).transpose(0, 3, 1, 2)
+            out = backbone(torch.from_numpy(np.ascontiguousarray(x)))[0]  # (B, C, h, w)
+            for f, (_, _, input_label) in zip(out, chunk):
+                y = patch_majority(input_label, patch, num_classes).reshape(-1)
+                f = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
+                keep = y < num_classes
+                feats.append(f[keep])
+                labels.append(y[keep])
+    return np.concatenate(feats), np.concatenate(labels)
+
+
+def probe_tokens(checkpoint: str, train, val, patch: int, num_classes: int, k: int = 20) -> Dict[str, dict]:
+    """``{'k-NN': scores, 'logistic': scores, 'train_token_counts': [n per class]}`` of the backbone of
+    ``checkpoint``: both classifiers fitted on the tokens of ``train`` predict those of ``val`` (items of
+    :func:`load_split`); scores as :func:`.token_probe.token_scores`."""
+    backbone = build_backbone(checkpoint, patch)
+    xtr, ytr = token_features(backbone, train, patch, num_classes)
+    xva, yva = token_features(backbone, val, patch, num_classes)
+    return {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes),
+            'logistic': token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes),
+            'train_token_counts': np.bincount(ytr, minlength=num_classes).tolist()}
