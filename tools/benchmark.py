@@ -5,7 +5,8 @@
     python tools/benchmark.py --only pretrain --device cuda     # ViT-S/16 and ViT-B/16, 32 images, AMP
 
 Sections (each a function returning {figure: value}):
-  ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread); with
+  ip_basic    ms per 900x1600 frame of fill_in_fast / fill_in_multiscale (one OpenCV thread) on a projected
+              32-beam sweep (projected_sweep_depth: curved scan lines, as in real frames); with
               --ip-basic-dir (or $IP_BASIC_DIR) the published implementation (github kujason/ip_basic,
               the folder holding depth_map_utils.py) timed on the same frame, alternating, with the
               ratio and the max abs difference of the outputs
@@ -61,14 +62,30 @@ def _timed(fn, repeats, warmup=1):
     return float(np.median(times)), float(np.mean(times))
 
 
-def lidar_like_sparse_depth(height=900, width=1600, seed=0):
-    """A LiDAR-like sparse depth map: 32 scan rows over the lower 2/3, ~5 % of those pixels hit."""
+def projected_sweep_depth(height=900, width=1600, seed=0):
+    """A sparse depth map as tools/create_data.py makes one: a 32-beam spinning LiDAR (the HDL-32E's
+    elevations -30.67..+10.67 deg, 0.33 deg azimuth steps, 1 % range noise, 5 % dropped returns) in a street
+    (ground 1.84 m below the sensor, facades 8 m to each side, a wall at 60 m), projected into a forward
+    camera at the sensor (nuScenes' front-camera focal length, 1266 px at 1600 wide). The scan lines are
+    curves, as in real frames, so no row band between them is empty."""
     rng = np.random.default_rng(seed)
+    elevation, azimuth = np.meshgrid(np.deg2rad(np.linspace(-30.67, 10.67, 32)),
+                                     np.deg2rad(np.arange(-60.0, 60.0, 0.33)), indexing='ij')
+    rays = np.stack([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth),
+                     np.sin(elevation)], -1).reshape(-1, 3)
+    with np.errstate(divide='ignore'):
+        ground = np.where(rays[:, 2] < 0, -1.84 / np.minimum(rays[:, 2], -1e-9), np.inf)
+        facade = 8.0 / np.abs(rays[:, 1])
+        wall = 60.0 / np.maximum(rays[:, 0], 1e-9)
+    ranges = np.minimum(np.minimum(ground, facade), wall) * (1 + 0.01 * rng.standard_normal(len(rays)))
+    points = rays * ranges[:, None]
+    points = points[(points[:, 0] > 1.0) & (rng.random(len(rays)) >= 0.05)]
+    focal = 1266.0 * width / 1600
+    cols = np.round(width / 2 - focal * points[:, 1] / points[:, 0]).astype(int)
+    rows = np.round(height / 2 - focal * points[:, 2] / points[:, 0]).astype(int)
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
     depth = np.zeros((height, width), np.float32)
-    rows = np.linspace(height // 3, height - 1, 32).astype(int)
-    for row in rows:
-        cols = np.flatnonzero(rng.random(width) < 0.6)
-        depth[row, cols] = np.clip(rng.gamma(2.0, 8.0, len(cols)), 1.0, 90.0)
+    depth[rows[inside], cols[inside]] = points[inside, 0]
     return depth
 
 
@@ -98,7 +115,7 @@ def bench_ip_basic(args):
     cv2.setNumThreads(1)
     out = {}
     try:
-        sparse = lidar_like_sparse_depth()
+        sparse = projected_sweep_depth()
         for name, ours, repeats in (('fill_in_fast', fill_in_fast, args.repeats),
                                     ('fill_in_multiscale', fill_in_multiscale, max(args.repeats // 2, 1))):
             if published is None:
@@ -364,7 +381,7 @@ def bench_pipeline(args):
     rng = np.random.default_rng(0)
     ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 900)[:, None, None]
     image = np.clip(ramp + rng.normal(0, 20, (900, 1600, 3)), 0, 255).astype(np.uint8)
-    depth = fill_in_fast(lidar_like_sparse_depth(450, 800))
+    depth = fill_in_fast(projected_sweep_depth(450, 800))
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)  # as in a data-loader worker (mmengine sets 1 thread per worker)
     try:
