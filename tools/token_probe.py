@@ -9,7 +9,9 @@ is the demo ViT (4 layers x 192) frozen, fed the nuImages images resized to --si
 probe's test size by default) with the probe's normalisation. Each token is labelled with the majority
 class of its patch; k-NN (cosine, k votes) and logistic regression fitted on the ``train`` split's tokens
 predict the ``val`` split's tokens (:mod:`s3pt_mm.evaluation.token_probe`). The tool also prints the
-token-grid ceiling: the pixel mIoU of the perfect per-token classifier at that size and patch.
+token-grid ceiling (the pixel mIoU of the perfect per-token classifier at that size and patch) and, as the
+first row, the same classifiers given only each token's row and column: what position alone predicts
+(road below, buildings above), which a backbone must beat to show class information of its own.
 """
 import argparse
 import os.path as osp
@@ -18,11 +20,13 @@ import sys
 import numpy as np
 
 from s3pt_mm.evaluation.colour_baseline import iou_from_confusion
-from s3pt_mm.evaluation.frozen_tokens import load_split, probe_tokens
+from s3pt_mm.evaluation.frozen_tokens import load_split, probe_positions, probe_tokens
 from s3pt_mm.evaluation.token_probe import token_ceiling
 from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
 from s3pt_mm.utils.cli import name_and_path
 from s3pt_mm.utils.fileio import write_json_atomic, write_text_atomic
+
+POSITION_ONLY = 'position only (no backbone)'
 
 
 def main(argv=None) -> int:
@@ -71,8 +75,11 @@ def main(argv=None) -> int:
     results = dict(size=args.size, patch_size=args.patch_size, ceiling_miou=float(np.nanmean(ceiling)),
                    ceiling_iou=[float(v) for v in ceiling], backbones={})
     train_counts = None
-    for name, checkpoint in backbones:
-        measured = probe_tokens(checkpoint, train, val, args.patch_size, num_classes, args.k)
+    runs = [(POSITION_ONLY, lambda: probe_positions(train, val, args.patch_size, num_classes, args.k))]
+    runs += [(name, lambda c=checkpoint: probe_tokens(c, train, val, args.patch_size, num_classes, args.k))
+             for name, checkpoint in backbones]
+    for name, measure in runs:
+        measured = measure()
         train_counts = measured.pop('train_token_counts')
         results['backbones'][name] = measured
         for clf, scores in measured.items():

@@ -13,7 +13,8 @@ import numpy as np
 
 from .token_probe import knn_predict, logistic_predict, patch_majority, token_scores
 
-__all__ = ['MEAN', 'STD', 'load_split', 'build_backbone', 'token_features', 'probe_tokens']
+__all__ = ['MEAN', 'STD', 'load_split', 'build_backbone', 'token_features', 'position_features', 'probe_tokens',
+           'probe_positions']
 
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # the probe's (RGB) normalisation
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
@@ -70,13 +71,40 @@ def token_features(backbone, items, patch: int, num_classes: int, batch: int = 1
     return np.concatenate(feats), np.concatenate(labels)
 
 
+def position_features(items, patch: int, num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The tokens of ``items`` as :func:`token_features` keeps them, described by their place in the grid
+    only: (N, h + w) one-hot row and column, and the (N,) majority labels. Under cosine similarity the
+    nearest tokens are those at the same row and column, so k-NN on these is the majority class of each
+    grid position: the score a backbone gets from position alone."""
+    feats, labels = [], []
+    for _, _, input_label in items:
+        y = patch_majority(input_label, patch, num_classes)
+        h, w = y.shape
+        rows, cols = np.divmod(np.arange(h * w), w)
+        onehot = np.concatenate([np.eye(h, dtype=np.float32)[rows], np.eye(w, dtype=np.float32)[cols]], 1)
+        keep = y.reshape(-1) < num_classes
+        feats.append(onehot[keep])
+        labels.append(y.reshape(-1)[keep])
+    return np.concatenate(feats), np.concatenate(labels)
+
+
 def probe_tokens(checkpoint: str, train, val, patch: int, num_classes: int, k: int = 20) -> Dict[str, dict]:
     """``{'k-NN': scores, 'logistic': scores, 'train_token_counts': [n per class]}`` of the backbone of
     ``checkpoint``: both classifiers fitted on the tokens of ``train`` predict those of ``val`` (items of
     :func:`load_split`); scores as :func:`.token_probe.token_scores`."""
     backbone = build_backbone(checkpoint, patch)
-    xtr, ytr = token_features(backbone, train, patch, num_classes)
-    xva, yva = token_features(backbone, val, patch, num_classes)
+    return _probe(*token_features(backbone, train, patch, num_classes),
+                  *token_features(backbone, val, patch, num_classes), num_classes, k)
+
+
+def probe_positions(train, val, patch: int, num_classes: int, k: int = 20) -> Dict[str, dict]:
+    """:func:`probe_tokens` with :func:`position_features` in place of a backbone's tokens: the
+    reference a backbone must beat to carry class information beyond where its tokens are."""
+    return _probe(*position_features(train, patch, num_classes), *position_features(val, patch, num_classes),
+                  num_classes, k)
+
+
+def _probe(xtr, ytr, xva, yva, num_classes: int, k: int) -> Dict[str, dict]:
     return {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes),
             'logistic': token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes),
             'train_token_counts': np.bincount(ytr, minlength=num_classes).tolist()}
