@@ -1,6 +1,6 @@
 """tools/demo.py (what `bash tools/demo.sh` runs) end to end at a tiny size: every step, the comparison
-table with the random-init floor (mean ± std over 2 seeds), the pictures, and a second run that reuses the
-finished steps."""
+table with the random-init floor (mean ± std over 2 seeds) and S3PT's per-seed difference to it, the
+pictures, and a second run that reuses the finished steps."""
 import re
 
 import cv2
@@ -18,11 +18,25 @@ def _mean_std(cell):
     return float(mean), float(std)
 
 
+def _tables(markdown):
+    """The markdown tables of ``markdown``, each a list of rows (lists of stripped cells), header first."""
+    tables, current = [], None
+    for line in markdown.splitlines():
+        if line.startswith('|') and not line.startswith('|---'):
+            if current is None:
+                current = []
+                tables.append(current)
+            current.append([c.strip() for c in line.split('|')[1:-1]])
+        elif not line.startswith('|---'):
+            current = None
+    return tables
+
+
 def _table(markdown):
-    """{backbone: (seeds, (mIoU mean, std), {class: mean IoU or None})} of the demo's results table; checks
-    its header."""
-    rows = [line.split('|')[1:-1] for line in markdown.splitlines() if line.startswith('| ')]
-    header, body = [c.strip() for c in rows[0]], rows[1:]
+    """{backbone: (seeds, (mIoU mean, std), {class: mean IoU or None})} of the demo's results table (the
+    first); checks its header."""
+    rows = _tables(markdown)[0]
+    header, body = rows[0], rows[1:]
     assert header == ['backbone', 'seeds', 'mIoU', *NUIMAGES_SEG_CLASSES]
     table = {}
     for cells in body:
@@ -47,6 +61,14 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
         assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes present (0.1 rounding)
     printed = first.stdout[first.stdout.index('Linear probing, synthetic nuImages val'):]
     assert _table(printed) == table  # the table printed is the one written
+    # S3PT's difference to the floor of the same seed, from the per-seed mIoU line
+    runs = dict(re.findall(r'(random init|S3PT): ([-\d.]+ / [-\d.]+)', printed))
+    floor, s3pt = ([float(v) for v in runs[name].split(' / ')] for name in ('random init', 'S3PT'))
+    differences = _tables((out / 'results.md').read_text())[1]
+    assert differences[0] == ['backbone', 'mIoU - random init, per seed', 'mean ± std']
+    assert differences[1][0] == 'S3PT'
+    for cell, a, b in zip(differences[1][1].split(' / '), s3pt, floor):
+        assert abs(float(cell) - (a - b)) < 0.011  # the per-seed mIoU are printed rounded to 0.01
     assert (out / 'seed0' / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
     assert (out / 'seed1' / 'pretrain_s3pt' / 'epoch_3.pth').is_file()
     for name in ('depth_completion', 'spatial_clusters', 'segmentation'):
