@@ -13,11 +13,15 @@ import numpy as np
 
 from .token_probe import knn_predict, logistic_predict, patch_majority, token_scores
 
-__all__ = ['MEAN', 'STD', 'load_split', 'build_backbone', 'token_features', 'position_features', 'probe_tokens',
-           'probe_positions']
+__all__ = ['MEAN', 'STD', 'PROBE_SIZE', 'CLASSIFIERS', 'load_split', 'build_backbone', 'token_features',
+           'position_features', 'probe_tokens', 'probe_positions']
 
 MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # the probe's (RGB) normalisation
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
+#: (W, H) the demo probe resizes its test images to (configs/demo/segmenter-linear_vit-demo_synthetic-nuimages.py)
+PROBE_SIZE = (192, 96)
+#: the classifiers of :func:`probe_tokens` / :func:`probe_positions`, in the order they report
+CLASSIFIERS = ('k-NN', 'logistic')
 
 
 def load_split(root: str, split: str, size: Sequence[int]) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -53,6 +57,13 @@ def build_backbone(checkpoint: str, patch_size: int):
     return backbone
 
 
+def _token_labels(input_label: np.ndarray, patch: int, num_classes: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(h * w,) patch-majority labels of one resized label map, row-major, and the (h * w,) mask of the
+    tokens kept (those with a valid majority)."""
+    y = patch_majority(input_label, patch, num_classes).reshape(-1)
+    return y, y < num_classes
+
+
 def token_features(backbone, items, patch: int, num_classes: int, batch: int = 16) -> Tuple[np.ndarray, np.ndarray]:
     """(N, C) token features and (N,) majority labels of all tokens of ``items`` (ignored tokens dropped)."""
     import torch
@@ -63,9 +74,8 @@ def token_features(backbone, items, patch: int, num_classes: int, batch: int = 1
             x = np.stack([(image.astype(np.float32) - MEAN) / STD for image, _, _ in chunk]).transpose(0, 3, 1, 2)
             out = backbone(torch.from_numpy(np.ascontiguousarray(x)))[0]  # (B, C, h, w)
             for f, (_, _, input_label) in zip(out, chunk):
-                y = patch_majority(input_label, patch, num_classes).reshape(-1)
+                y, keep = _token_labels(input_label, patch, num_classes)
                 f = f.permute(1, 2, 0).reshape(-1, f.shape[0]).numpy()
-                keep = y < num_classes
                 feats.append(f[keep])
                 labels.append(y[keep])
     return np.concatenate(feats), np.concatenate(labels)
@@ -78,33 +88,33 @@ def position_features(items, patch: int, num_classes: int) -> Tuple[np.ndarray, 
     grid position: the score a backbone gets from position alone."""
     feats, labels = [], []
     for _, _, input_label in items:
-        y = patch_majority(input_label, patch, num_classes)
-        h, w = y.shape
+        y, keep = _token_labels(input_label, patch, num_classes)
+        h, w = input_label.shape[0] // patch, input_label.shape[1] // patch
         rows, cols = np.divmod(np.arange(h * w), w)
         onehot = np.concatenate([np.eye(h, dtype=np.float32)[rows], np.eye(w, dtype=np.float32)[cols]], 1)
-        keep = y.reshape(-1) < num_classes
         feats.append(onehot[keep])
-        labels.append(y.reshape(-1)[keep])
+        labels.append(y[keep])
     return np.concatenate(feats), np.concatenate(labels)
 
 
-def probe_tokens(checkpoint: str, train, val, patch: int, num_classes: int, k: int = 20) -> Dict[str, dict]:
-    """``{'k-NN': scores, 'logistic': scores, 'train_token_counts': [n per class]}`` of the backbone of
-    ``checkpoint``: both classifiers fitted on the tokens of ``train`` predict those of ``val`` (items of
+def probe_tokens(checkpoint: str, train, val, patch: int, num_classes: int,
+                 k: int = 20) -> Tuple[Dict[str, dict], List[int]]:
+    """``({classifier: scores}, train tokens per class)`` of the backbone of ``checkpoint``: each of
+    :data:`CLASSIFIERS` fitted on the tokens of ``train`` predicts those of ``val`` (items of
     :func:`load_split`); scores as :func:`.token_probe.token_scores`."""
     backbone = build_backbone(checkpoint, patch)
     return _probe(*token_features(backbone, train, patch, num_classes),
                   *token_features(backbone, val, patch, num_classes), num_classes, k)
 
 
-def probe_positions(train, val, patch: int, num_classes: int, k: int = 20) -> Dict[str, dict]:
+def probe_positions(train, val, patch: int, num_classes: int, k: int = 20) -> Tuple[Dict[str, dict], List[int]]:
     """:func:`probe_tokens` with :func:`position_features` in place of a backbone's tokens: the
     reference a backbone must beat to carry class information beyond where its tokens are."""
     return _probe(*position_features(train, patch, num_classes), *position_features(val, patch, num_classes),
                   num_classes, k)
 
 
-def _probe(xtr, ytr, xva, yva, num_classes: int, k: int) -> Dict[str, dict]:
-    return {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes),
-            'logistic': token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes),
-            'train_token_counts': np.bincount(ytr, minlength=num_classes).tolist()}
+def _probe(xtr, ytr, xva, yva, num_classes: int, k: int) -> Tuple[Dict[str, dict], List[int]]:
+    scores = {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes),
+              'logistic': token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes)}  # as CLASSIFIERS
+    return scores, np.bincount(ytr, minlength=num_classes).tolist()

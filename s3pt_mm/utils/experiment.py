@@ -2,10 +2,10 @@
 steps 1-3 make one): pre-train a demo config (``configs/demo/``) with a seed and a number of epochs, build
 the random-initialisation floor, linear-probe a frozen checkpoint on nuImages, read the probe's mIoU and
 per-class IoU (:mod:`s3pt_mm.seg.results`), and aggregate them over seeds (mean ± sample standard
-deviation, and each method's per-seed difference to the floor of the same seed). With ``token_probe`` every
+deviation, and each method's per-seed difference to the floor of the same seed). With ``tokens`` every
 frozen backbone is also measured without the Segmenter probe (k-NN and logistic regression on its tokens,
-:mod:`s3pt_mm.evaluation.frozen_tokens`). Every run is a ``tools/train.py`` subprocess; a finished run (its final checkpoint exists) is
-kept, an interrupted one resumes.
+:mod:`s3pt_mm.evaluation.frozen_tokens`). Every run is a ``tools/train.py`` subprocess; a finished run
+(its final checkpoint exists) is kept, an interrupted one resumes.
 
 ``patch_size`` (None: the configs' 16) changes the ViT's patch in pre-training (backbone and the views'
 token geometry) and in the probe alike: at 96x96 crops, 8 gives 12x12 tokens per view instead of 6x6.
@@ -20,6 +20,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..evaluation.frozen_tokens import CLASSIFIERS, PROBE_SIZE, load_split
 from .fileio import write_text_atomic
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -35,9 +36,6 @@ NAMES = dict(random='random init', dino='DINO', cribo='CrIBo', cribo_vmf='CrIBo 
              cribo_vmf_many1it='CrIBo + vMF + 16 clusters/1 it', s3pt='S3PT')
 #: the model whose initialisation is the random floor
 RANDOM_INIT_CONFIG = PRETRAIN_CONFIGS['s3pt']
-#: (W, H) of the images the token probe feeds the backbone: the demo probe's test size
-TOKEN_PROBE_SIZE = (192, 96)
-TOKEN_CLASSIFIERS = ('k-NN', 'logistic')
 
 
 class Progress:
@@ -141,23 +139,22 @@ def linear_probe(checkpoint: str, data_root: str, work_dir: str, iters: int, wor
 
 @functools.lru_cache(maxsize=4)
 def _token_splits(nuimages_root: str, size: Tuple[int, int]):
-    from s3pt_mm.evaluation.frozen_tokens import load_split
     return load_split(nuimages_root, 'train', size), load_split(nuimages_root, 'val', size)
 
 
 def token_probe(checkpoint: str, nuimages_root: str, path: str, patch_size: Optional[int] = None) -> dict:
-    """``{'k-NN': scores, 'logistic': scores}`` (:func:`s3pt_mm.evaluation.frozen_tokens.probe_tokens`, at
-    :data:`TOKEN_PROBE_SIZE`) of the frozen backbone of ``checkpoint``, fitted on the train split of
-    ``nuimages_root`` and scored on its val split; kept in ``path`` (JSON), read back when it exists."""
+    """``{classifier: scores}`` (:func:`s3pt_mm.evaluation.frozen_tokens.probe_tokens`, at
+    :data:`~s3pt_mm.evaluation.frozen_tokens.PROBE_SIZE`) of the frozen backbone of ``checkpoint``, fitted on
+    the train split of ``nuimages_root`` and scored on its val split; kept in ``path`` (JSON), read back
+    when it exists."""
     from s3pt_mm.evaluation.frozen_tokens import probe_tokens
     from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
     from .fileio import write_json_atomic
     if osp.isfile(path):
         with open(path) as f:
             return json.load(f)
-    train, val = _token_splits(nuimages_root, TOKEN_PROBE_SIZE)
-    measured = probe_tokens(checkpoint, train, val, patch_size or 16, len(NUIMAGES_SEG_CLASSES))
-    scores = {clf: measured[clf] for clf in TOKEN_CLASSIFIERS}
+    train, val = _token_splits(nuimages_root, PROBE_SIZE)
+    scores, _ = probe_tokens(checkpoint, train, val, patch_size or 16, len(NUIMAGES_SEG_CLASSES))
     write_json_atomic(path, scores)
     return scores
 
@@ -238,11 +235,11 @@ def difference_table(differences: Sequence[dict], floor: str = NAMES['random']) 
 def token_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
     """Markdown table of the token probes of :func:`run_seeds` (``token_probe=True``): per backbone, token
     accuracy and token mIoU of each classifier as mean ± std over the seeds (%)."""
-    header = ' | '.join(f'{clf} token {what}' for clf in TOKEN_CLASSIFIERS for what in ('acc', 'mIoU'))
-    lines = [f'| backbone | seeds | {header} |', '|' + '---|' * (2 + 2 * len(TOKEN_CLASSIFIERS))]
+    header = ' | '.join(f'{clf} token {what}' for clf in CLASSIFIERS for what in ('acc', 'mIoU'))
+    lines = [f'| backbone | seeds | {header} |', '|' + '---|' * (2 + 2 * len(CLASSIFIERS))]
     for method in methods:
         cells = [_pm(mean_std([done['tokens'][method][clf][key] for done in per_seed]), 2)
-                 for clf in TOKEN_CLASSIFIERS for key in ('accuracy', 'miou')]
+                 for clf in CLASSIFIERS for key in ('accuracy', 'miou')]
         lines.append(f'| {NAMES[method]} | {len(per_seed)} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -320,7 +317,7 @@ def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out:
                 done['tokens'][method] = scores
                 print(f'   {NAMES[method]}, seed {seed}: token probe ' + ', '.join(
                     f'{clf} {scores[clf]["accuracy"]:.1f} % acc / {scores[clf]["miou"]:.2f} mIoU'
-                    for clf in TOKEN_CLASSIFIERS), flush=True)
+                    for clf in CLASSIFIERS), flush=True)
         per_seed.append(done)
     return per_seed
 
@@ -333,7 +330,7 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
     from .fileio import write_json_atomic
     summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods])
     differences = paired_differences(summary)
-    with_tokens = all(m in done.get('tokens', {}) for done in per_seed for m in methods)
+    with_tokens = all(m in done['tokens'] for done in per_seed for m in methods)
     per_seed_line = '; '.join(f'{row["name"]}: ' + ' / '.join(f'{v:.2f}' for v in row['runs']) for row in summary)
     seeds = ' '.join(str(done['seed']) for done in per_seed)
     text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}):\n'
@@ -344,7 +341,7 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
     if with_tokens:
         text += (f'\n\nToken probe (no Segmenter head: each val token\'s patch-majority class predicted from the '
                  f'frozen tokens by a cosine k-NN and a logistic regression fitted on the train tokens; '
-                 f'{TOKEN_PROBE_SIZE[0]}x{TOKEN_PROBE_SIZE[1]} input; %, mean ± std over seeds {seeds}):\n'
+                 f'{PROBE_SIZE[0]}x{PROBE_SIZE[1]} input; %, mean ± std over seeds {seeds}):\n'
                  f'{token_table(methods, per_seed)}')
     write_text_atomic(osp.join(out, 'results.md'),
                       f'# Linear probing of frozen backbones on synthetic nuImages\n\n{setup}\n\n{text}\n\n'

@@ -2,7 +2,7 @@
 token probe is the majority class of each grid position, on hand-made label maps."""
 import numpy as np
 
-from s3pt_mm.evaluation.frozen_tokens import position_features, probe_positions
+from s3pt_mm.evaluation.frozen_tokens import CLASSIFIERS, position_features, probe_positions
 
 
 def _item(token_labels, patch=2):
@@ -24,10 +24,11 @@ def test_probe_positions_predicts_each_position_s_majority_class():
     # position (0, 0) is class 2 in three of four training images, class 0 in one; the rest follows rows
     train = [_item([[2, 0], [1, 1]]), _item([[2, 0], [1, 1]]), _item([[2, 0], [1, 1]]), _item([[0, 0], [1, 1]])]
     val = [_item([[2, 0], [1, 1]]), _item([[0, 0], [1, 1]])]
-    scores = probe_positions(train, val, patch=2, num_classes=3, k=4)
+    scores, train_counts = probe_positions(train, val, patch=2, num_classes=3, k=4)
+    assert list(scores) == list(CLASSIFIERS)
     knn = scores['k-NN']
     # predicted: 2, 0, 1, 1 for both val images -> 7 of 8 tokens right (the second image's (0, 0) is 0)
     assert knn['accuracy'] == 7 / 8 * 100
     assert np.isclose(knn['iou'][2], 100 / 2)  # class 2: one true positive, one false positive
     assert knn['iou'][1] == 100.0 and np.isclose(knn['iou'][0], 2 / 3 * 100)
-    assert scores['train_token_counts'] == [5, 8, 3]
+    assert train_counts == [5, 8, 3]

@@ -71,7 +71,7 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
     from s3pt_mm.evaluation.frozen_tokens import load_split, probe_tokens
     from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
     nuimages = str(data_root / 'nuimages')
-    direct = probe_tokens(str(out / 'seed0' / 'random_init.pth'), load_split(nuimages, 'train', (192, 96)),
+    direct, _ = probe_tokens(str(out / 'seed0' / 'random_init.pth'), load_split(nuimages, 'train', (192, 96)),
                           load_split(nuimages, 'val', (192, 96)), 16, len(NUIMAGES_SEG_CLASSES))
     kept = saved['runs']['random init'][0]['tokens']
     for clf in ('k-NN', 'logistic'):
