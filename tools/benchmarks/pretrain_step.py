@@ -76,19 +76,22 @@ def median(values):
 
 
 class PartTimer:
-    """Wall time per named part while ``active``, by wrapping callables (CPU: synchronous)."""
+    """Wall time per named part while ``active``, by wrapping callables (CPU: synchronous). A wrapped
+    callable called inside another one counts towards the outer part only."""
 
     def __init__(self):
-        self.active, self.acc = False, {}
+        self.active, self.acc, self.depth = False, {}, 0
 
     def wrap(self, name, fn):
         def timed(*args, **kwargs):
-            if not self.active:
+            if not self.active or self.depth:
                 return fn(*args, **kwargs)
+            self.depth += 1
             start = time.perf_counter()
             try:
                 return fn(*args, **kwargs)
             finally:
+                self.depth -= 1
                 self.acc[name] = self.acc.get(name, 0.0) + time.perf_counter() - start
         return timed
 
@@ -279,8 +282,6 @@ class ProjectStep:
         model.data_preprocessor.forward = timer.wrap('data preprocessor', model.data_preprocessor.forward)
         model.teacher.backbone.forward = timer.wrap('teacher backbone fwd', model.teacher.backbone.forward)
         model.backbone.forward = timer.wrap('student backbone fwd', model.backbone.forward)
-        model.teacher.head.forward = timer.wrap('teacher heads fwd', model.teacher.head.forward)
-        model.head.forward = timer.wrap('student heads fwd', model.head.forward)
         model.clustering.forward = timer.wrap('clustering', model.clustering.forward)
         self._pooling = s3pt_module.objects_in_both_views
         s3pt_module.objects_in_both_views = timer.wrap('object pooling', self._pooling)
@@ -288,8 +289,9 @@ class ProjectStep:
         queue.cycle_consistent_neighbours = timer.wrap('NN retrieval + queue update', queue.cycle_consistent_neighbours)
         queue.enqueue = timer.wrap('NN retrieval + queue update', queue.enqueue)
         for crit in (model.global_loss, model.object_loss):
-            for attr in ('forward', 'student_logits', 'cross_entropy', 'teacher_probs', 'update_center', 'vmf_bias'):
-                setattr(crit, attr, timer.wrap('loss terms (incl. centering)', getattr(crit, attr)))
+            crit.teacher_targets = timer.wrap('teacher heads fwd (incl. softmax, centering)', crit.teacher_targets)
+            crit.student_logits = timer.wrap('student heads fwd', crit.student_logits)
+            crit.cross_entropy = timer.wrap('loss terms', crit.cross_entropy)
         self.optim.backward = timer.wrap('backward', self.optim.backward)
         self.optim.step = timer.wrap('optimizer step', self.optim.step)
         model.update_teacher = timer.wrap('EMA update', model.update_teacher)

@@ -140,21 +140,16 @@ class S3PT(BaseSelfSupervisor):
         # L^g_cv: the teacher's [CLS] distribution of each global view teaches the student's [CLS]
         # of every other view.
         crit = self.global_loss
-        with torch.no_grad():
-            t_logits = self.teacher.head(t_tokens[:, 0], 'global').float()
-            t_bias = crit.vmf_bias(self.teacher.head.prototype_norms('global'), crit.teacher_temp)
-        t_probs_all = crit.teacher_probs(t_logits, t_bias)
+        t_probs_all = crit.teacher_targets(self.teacher.head, t_tokens[:, 0], 'global')
         self._record_collapse_statistics('global', t_probs_all)
         t_probs = t_probs_all.chunk(2)
         s_cls = [s_tokens[:, 0]]
         if len(inputs) > 2:
             s_cls.append(self.backbone(torch.cat(list(inputs[2:])))[-1][:, 0])
-        s_bias = crit.vmf_bias(self.head.prototype_norms('global'), crit.student_temp)
-        s_logits = crit.student_logits(self.head(torch.cat(s_cls), 'global').float(), s_bias).split(batch)
+        s_logits = crit.student_logits(self.head, torch.cat(s_cls), 'global').split(batch)
         terms = [term.mean() for v in range(len(s_logits))
                  for term in crit.cross_entropy(s_logits[v], *[t_probs[t] for t in range(2) if t != v])]
         losses = dict(loss_global=self.loss_weights['global_'] * sum(terms) / len(terms))
-        crit.update_center(t_logits, t_bias, t_probs_all)
         if self.clustering is None:
             return losses
         losses.update(self._object_losses(t_tokens, s_tokens, batch, data_samples))
@@ -197,34 +192,26 @@ class S3PT(BaseSelfSupervisor):
         losses = dict(num_objects=t_tokens.new_tensor(num_objects / batch))
 
         # Retrieval for L^o_ci first (the queue as it was before this step), so that the teacher's head
-        # projects this step's objects and their neighbours in one call.
+        # projects this step's objects and their neighbours in one call. The student's rows are its objects
+        # of view 1 then view 2; the teacher's rows are ordered to match their teachers: the objects of the
+        # other view (L^o_cv), then the neighbours retrieved for the other view's objects (L^o_ci).
         head, t_head, crit = self.head, self.teacher.head, self.object_loss
         neighbours = self.queue.cycle_consistent_neighbours(t_o1, t_o2) if self.queue is not None else None
-        with torch.no_grad():
-            t_inputs = [t_o1, t_o2] + ([neighbours[0], neighbours[2]] if neighbours is not None else [])
-            t_logits = t_head(torch.cat(t_inputs), 'object').float()
-            t_bias = crit.vmf_bias(t_head.prototype_norms('object'), crit.teacher_temp)
-        t_logits, nn_logits = t_logits[:2 * num_objects], t_logits[2 * num_objects:]
-        t_probs_all = crit.teacher_probs(t_logits, t_bias)
-        self._record_collapse_statistics('object', t_probs_all)
-        t_probs = t_probs_all.chunk(2)
-        s_bias = crit.vmf_bias(head.prototype_norms('object'), crit.student_temp)
-        s_logits = crit.student_logits(head(torch.cat([s_o1, s_o2]), 'object').float(), s_bias).chunk(2)
-        # The student's objects of view 2 learn the teacher's view-1 objects (L^o_cv) and the neighbours
-        # retrieved for them (L^o_ci), and vice versa: both terms of a view in one cross-entropy call.
-        nn_probs = crit.teacher_probs(nn_logits, t_bias).chunk(2) if neighbours is not None else ((), ())
-        terms_v2 = crit.cross_entropy(s_logits[1], t_probs[0], *nn_probs[0:1])
-        terms_v1 = crit.cross_entropy(s_logits[0], t_probs[1], *nn_probs[1:2])
+        t_inputs = [t_o2, t_o1] + ([neighbours[2], neighbours[0]] if neighbours is not None else [])
+        t_probs = crit.teacher_targets(t_head, torch.cat(t_inputs), 'object', center_rows=2 * num_objects)
+        targets = (t_probs[:2 * num_objects], ) + ((t_probs[2 * num_objects:], ) if neighbours is not None else ())
+        self._record_collapse_statistics('object', targets[0])
+        terms = crit.cross_entropy(crit.student_logits(head, torch.cat([s_o1, s_o2]), 'object'), *targets)
 
         # L^o_cv: mean over the O objects of both directions, halved (CrIBo); 0 when O = 0.
-        cross_view = (terms_v2[0].sum() + terms_v1[0].sum()) / max(num_objects, 1)
+        cross_view = terms[0].sum() / max(num_objects, 1)
         losses['loss_object_cv'] = self.loss_weights['object_cv'] * 0.5 * cross_view
 
         # L^o_ci
         if self.queue is not None:
-            losses['loss_object_ci'] = self._cross_image_loss(terms_v2[1], terms_v1[1], neighbours[1], neighbours[3])
+            losses['loss_object_ci'] = self._cross_image_loss(terms[1][num_objects:], terms[1][:num_objects],
+                                                              neighbours[1], neighbours[3])
             self.queue.enqueue(t_o1, t_o2, shared.sum(dim=1))
-        crit.update_center(t_logits, t_bias, t_probs_all)
         return losses
 
     def _cross_image_loss(self, term_v2: Tensor, term_v1: Tensor, mask_v1: Tensor, mask_v2: Tensor) -> Tensor:

@@ -17,6 +17,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ..utils.vmf import shifted_logits
+
 
 class PrototypeLayer(nn.Module):
     """K weight-normalised prototypes W_k = g_k v_k / ||v_k|| (no bias), as DINO's / CrIBo's ``last_layer``
@@ -50,8 +52,21 @@ class PrototypeLayer(nn.Module):
         function of the prototypes, and its gradient is part of the student's."""
         return self.magnitude.abs().squeeze(1)
 
-    def forward(self, z: Tensor) -> Tensor:
-        return z @ self.weight().t()
+    def forward(self, z: Tensor, temperature: float = 1.0, shift: Optional[Tensor] = None) -> Tensor:
+        """(N, p) embeddings -> (N, K) logits ``<W_k, z> / temperature + shift_k`` (the defaults give the
+        raw ``<W_k, z>``). ``shift``: (K,) or None, e.g. the vMF term ``log C_p(||W_k|| / tau)`` of Eq. 2,
+        differentiable.
+
+        In float32 the scaling and the shift happen inside the matrix product (``addmm``): no second
+        (N, K) pass. Under autocast the product is half precision, so the scaling and the shift (hundreds
+        in magnitude for the vMF term) are applied to its float32 copy instead."""
+        weight = self.weight()
+        if temperature == 1.0 and shift is None:
+            return z @ weight.t()
+        if torch.is_autocast_enabled(z.device.type):
+            return shifted_logits((z @ weight.t()).float(), temperature, shift)
+        bias = z.new_zeros(()) if shift is None else shift.to(z.dtype)
+        return torch.addmm(bias, z, weight.t(), beta=0.0 if shift is None else 1.0, alpha=1.0 / temperature)
 
 
 @MODELS.register_module()
@@ -68,7 +83,8 @@ class DINOProjectionHead(BaseModule):
         norm_last_layer (bool): fix the prototype magnitudes to 1.
 
     Shapes: ``forward(x, kind)`` maps (N, in_channels) to logits (N, K_kind); ``kind`` is
-    ``'global'`` or ``'object'``.
+    ``'global'`` or ``'object'``. ``forward(x, kind, temperature, shift)`` gives the scaled logits of the
+    loss directly (:meth:`DINOLoss.student_logits`).
     """
 
     def __init__(self, in_channels: int, num_prototypes: int = 65536,
@@ -107,8 +123,11 @@ class DINOProjectionHead(BaseModule):
         """(N, in_channels) -> (N, bottleneck) L2-normalised embeddings z."""
         return F.normalize(self.mlp(x), dim=-1)
 
-    def forward(self, x: Tensor, kind: str = 'global') -> Tensor:
-        return self.prototypes[kind](self.embed(x))
+    def forward(self, x: Tensor, kind: str = 'global', temperature: float = 1.0,
+                shift: Optional[Tensor] = None) -> Tensor:
+        """(N, in_channels) -> (N, K_kind) logits ``<W_k, z> / temperature + shift_k``
+        (:meth:`PrototypeLayer.forward`)."""
+        return self.prototypes[kind](self.embed(x), temperature, shift)
 
     def prototype_norms(self, kind: str = 'global') -> Tensor:
         """(K,) ||W_k|| of the ``kind`` prototypes (differentiable)."""

@@ -11,7 +11,8 @@ distributions over K prototypes. Two formulations:
   ``P_t = softmax(l_t - log c)`` with ``c`` the EMA of the mean teacher probability
   (:func:`s3pt_mm.models.utils.vmf.center_probabilities`, Govindarajan et al., ICLR 2023).
 
-The centre's batch statistic is all-reduced over DDP ranks.
+The centre's batch statistic is all-reduced over DDP ranks. A training step computes both sides inside
+the head's matrix product: :meth:`DINOLoss.student_logits` and :meth:`DINOLoss.teacher_targets`.
 """
 from typing import Optional, Tuple
 
@@ -21,8 +22,8 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.cross_entropy import soft_cross_entropy
-from ..utils.vmf import (CENTER_EPS, batch_mean, center_logits, center_probabilities, shifted_logits, update_center,
-                         vmf_log_normalizer)
+from ..utils.vmf import (CENTER_EPS, batch_mean, logit_centering_shift, probability_centering_shift, shifted_logits,
+                         update_center, vmf_log_normalizer)
 
 
 @MODELS.register_module()
@@ -59,8 +60,8 @@ class DINOLoss(nn.Module):
         r"""The per-prototype term ``log C_p(||W_k|| / tau)`` that Eq. 2 adds to the logits; None without vMF.
 
         It depends on the prototypes only, so a training step computes it once per prototype layer and
-        temperature (student: differentiable; teacher: under ``no_grad``) and passes it to every term
-        (:meth:`teacher_probs`, :meth:`update_center`, :meth:`cross_entropy`).
+        temperature (student: differentiable, :meth:`student_logits`; teacher: under ``no_grad``,
+        :meth:`teacher_targets`).
 
         Args:
             prototype_norms: (K,) ``||W_k||`` (ignored without vMF). temperature: ``tau``.
@@ -95,49 +96,70 @@ class DINOLoss(nn.Module):
         """
         return shifted_logits(logits, temperature, vmf_bias)
 
-    @torch.no_grad()
-    def teacher_probs(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
-        """Centred and sharpened teacher distribution. logits: (N, K) raw ``<W_k, z>``; vmf_bias: the
-        teacher's :meth:`vmf_bias` at ``teacher_temp``."""
-        center = center_logits if self.centering == 'logit' else center_probabilities
-        return center(logits, self.center, self.teacher_temp, vmf_bias)
+    def teacher_shift(self, vmf_bias: Optional[Tensor]) -> Tensor:
+        """(K,) what centering and the vMF term add to the teacher's ``<W_k, z> / tau_t``: ``-c / tau_t``
+        (logit centering) or ``-log c`` (probability centering), plus ``vmf_bias`` if any."""
+        shift = (logit_centering_shift(self.center, self.teacher_temp) if self.centering == 'logit' else
+                 probability_centering_shift(self.center))
+        return shift if vmf_bias is None else shift + vmf_bias
 
     @torch.no_grad()
-    def update_center(self, logits: Tensor, vmf_bias: Optional[Tensor] = None,
-                      teacher_probs: Optional[Tensor] = None) -> None:
-        """EMA update of the centre with this step's teacher outputs (all ranks take part; a step with no
-        rows on any rank leaves the centre unchanged).
+    def teacher_targets(self, head: nn.Module, x: Tensor, kind: str, center_rows: Optional[int] = None) -> Tensor:
+        """The teacher's centred and sharpened distributions (:func:`center_logits` /
+        :func:`center_probabilities` of its raw logits) of its features x (N, C)
+        under the head's ``kind`` prototypes, then the EMA update of the centre with the first
+        ``center_rows`` rows (default: all; CrIBo's retrieved neighbours follow the step's own objects and
+        are taught but do not enter the centre). All ranks take part in the update; a step with no row on
+        any rank leaves the centre unchanged.
 
-        ``teacher_probs``: this step's :meth:`teacher_probs` of the same rows, computed with the centre
-        ``c`` before this update. With probability centering, the batch statistic (the mean uncentred
-        distribution ``q``) is then recovered from them instead of by a second softmax: ``P`` is ``q / c``
-        renormalised, so ``q = P c / <P, c>`` and ``sum_i q_i = c * (w @ P)`` with ``w_i = 1 / <P_i, c>``."""
+        One (N, K) tensor is written: the centring shift and the vMF term go into the head's matrix
+        product (:meth:`teacher_shift`) and the softmax is taken in place. The statistics of the centre:
+
+        * logit centering: the mean teacher logit, which is the logits of the mean embedding (the logits
+          are linear in z), so no raw logits are kept;
+        * probability centering: the mean uncentred distribution ``q``, recovered from the centred ``P``
+          (computed with the centre ``c`` before this update): ``P`` is ``q / c`` renormalised, so
+          ``q = P c / <P, c>`` and ``sum_i q_i = c * (w @ P)`` with ``w_i = 1 / <P_i, c>``.
+
+        Returns:
+            (N, K) probabilities (float32 under autocast, :meth:`PrototypeLayer.forward`).
+        """
+        z = head.embed(x)
+        layer = head.prototypes[kind]
+        bias = self.vmf_bias(head.prototype_norms(kind), self.teacher_temp)
+        probs = layer(z, self.teacher_temp, self.teacher_shift(bias))
+        probs = torch.softmax(probs, dim=-1, out=probs)
+        rows = slice(0, probs.shape[0] if center_rows is None else center_rows)
         if self.centering == 'logit':
-            stat, count = batch_mean(logits, all_reduce=True)
-        elif teacher_probs is None:
-            scaled = self.scaled_logits(logits, vmf_bias, self.teacher_temp)
-            stat, count = batch_mean(torch.softmax(scaled, dim=-1), all_reduce=True)
+            mean_z, count = batch_mean(z[rows], all_reduce=True)
+            stat = layer(mean_z[None]).float()[0]
         else:
-            center = self.center.clamp_min(CENTER_EPS).to(teacher_probs.dtype)
-            weights = 1.0 / (teacher_probs @ center)
-            stat, count = batch_mean(teacher_probs, all_reduce=True, row_weights=weights)
+            center = self.center.clamp_min(CENTER_EPS).to(probs.dtype)
+            weights = 1.0 / (probs[rows] @ center)
+            stat, count = batch_mean(probs[rows], all_reduce=True, row_weights=weights)
             stat = stat * center
         self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
+        return probs
 
-    def student_logits(self, logits: Tensor, vmf_bias: Optional[Tensor] = None) -> Tensor:
-        """(N, K) the student's :meth:`scaled_logits` at ``student_temp``; vmf_bias: the student's
-        :meth:`vmf_bias` at ``student_temp``. Computed once per student output and shared by every term
-        that output takes part in (L^o_cv and L^o_ci use the same student objects)."""
-        return self.scaled_logits(logits, vmf_bias, self.student_temp)
+    def student_logits(self, head: nn.Module, x: Tensor, kind: str) -> Tensor:
+        """(N, K) the student's :meth:`scaled_logits` at ``student_temp`` for features x (N, C): the head's
+        ``kind`` prototypes with the temperature and, with vMF, the student's :meth:`vmf_bias` (computed
+        once per call, differentiable) applied inside the head's matrix product
+        (:meth:`~s3pt_mm.models.heads.DINOProjectionHead.forward`), so no separate (N, K) pass."""
+        bias = self.vmf_bias(head.prototype_norms(kind), self.student_temp)
+        return head(x, kind, self.student_temp, bias)
 
     @staticmethod
     def cross_entropy(student_logits: Tensor, *teacher_probs: Tensor) -> Tuple[Tensor, ...]:
         """Per-row ``-sum_k P_t,k log P_s,k`` for each teacher distribution ``P_t`` (N, K) of the same
-        student rows; student_logits: (N, K) from :meth:`student_logits`. Returns one (N,) tensor per
-        teacher distribution (:func:`~s3pt_mm.models.utils.cross_entropy.soft_cross_entropy`)."""
+        student rows; student_logits: (N, K) scaled (:meth:`student_logits`). One call takes every teacher
+        distribution that teaches these rows (L^o_cv and L^o_ci use the same student objects). Returns
+        one (N,) tensor per teacher distribution
+        (:func:`~s3pt_mm.models.utils.cross_entropy.soft_cross_entropy`)."""
         return soft_cross_entropy(student_logits, teacher_probs).unbind(dim=1)
 
     def forward(self, student_logits: Tensor, teacher_probs: Tensor,
                 vmf_bias: Optional[Tensor] = None) -> Tensor:
         """Mean over rows of :meth:`cross_entropy` of the student's raw logits (N, K)."""
-        return self.cross_entropy(self.student_logits(student_logits, vmf_bias), teacher_probs)[0].mean()
+        return self.cross_entropy(self.scaled_logits(student_logits, vmf_bias, self.student_temp),
+                                  teacher_probs)[0].mean()

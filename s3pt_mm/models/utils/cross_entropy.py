@@ -2,17 +2,19 @@
 share the same logits (the student's objects of a view are taught by the teacher's objects of the other
 view, L^o_cv, and by their retrieved neighbours, L^o_ci). Pure torch.
 
-For a target ``P`` (rows summing to 1) and logits ``s``:
+For a target ``P`` (rows summing to 1) and logits ``s`` (the student's, already divided by its temperature
+and shifted by the vMF term; :meth:`DINOProjectionHead.forward` computes them in one matrix product):
 
 .. math::
     H(P, \\operatorname{softmax}(s)) = -\\sum_k P_k \\log\\operatorname{softmax}(s)_k
         = \\operatorname{logsumexp}(s) - \\langle P, s\\rangle,
     \\qquad \\frac{\\partial H}{\\partial s} = \\operatorname{softmax}(s) - P.
 
-The autograd function computes the log-sum-exp once for all targets and, in the backward pass, the
-gradient of their weighted sum in one buffer, ``softmax(s) * sum_t g_t - sum_t g_t P_t``, instead of
-storing ``log softmax(s)``, a product per target and a gradient per target, which for (N, 65536)
-logits are each a pass over hundreds of megabytes.
+For (N, 65536) logits every full-size temporary is hundreds of megabytes, and on a CPU much of the cost of
+one is the fresh memory it is written to. The autograd function therefore creates no (N, K) tensor in the
+forward pass (the log-sum-exp and the dot products with the targets are computed over blocks of rows, whose
+temporaries are a few megabytes on a CPU) and exactly one in the backward pass: the gradient of the targets'
+weighted sum, ``softmax(s) * sum_t g_t - sum_t g_t P_t``, computed in place.
 """
 from typing import Sequence
 
@@ -21,21 +23,31 @@ from torch import Tensor
 
 __all__ = ['soft_cross_entropy']
 
+#: elements per block of rows of the forward pass's temporaries on a CPU (8 MiB of float32); on a GPU the
+#: caching allocator reuses memory, and the whole tensor is one block
+CPU_BLOCK_ELEMENTS = 1 << 21
+
 
 class _SoftCrossEntropy(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, logits: Tensor, *targets: Tensor) -> Tensor:
-        lse = torch.logsumexp(logits, dim=-1)
-        ctx.save_for_backward(logits, lse, *targets)
-        return torch.stack([lse - torch.linalg.vecdot(target, logits) for target in targets], dim=1)
+        out = logits.new_empty(logits.shape[0], len(targets))
+        rows = logits.shape[0] if logits.is_cuda else max(1, CPU_BLOCK_ELEMENTS // max(logits.shape[1], 1))
+        for start in range(0, logits.shape[0], rows):
+            block = logits[start:start + rows]
+            lse = torch.logsumexp(block, dim=-1)
+            for i, target in enumerate(targets):
+                out[start:start + rows, i] = lse - torch.linalg.vecdot(target[start:start + rows], block)
+        ctx.save_for_backward(logits, *targets)
+        return out
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        logits, lse, *targets = ctx.saved_tensors
+        logits, *targets = ctx.saved_tensors
         grad_logits = None
         if ctx.needs_input_grad[0]:
-            grad_logits = (logits - lse[:, None]).exp_().mul_(grad.sum(dim=1, keepdim=True))
+            grad_logits = torch.softmax(logits, dim=-1).mul_(grad.sum(dim=1, keepdim=True))
             for i, target in enumerate(targets):
                 grad_logits.addcmul_(target, grad[:, i:i + 1], value=-1.0)
         return (grad_logits, ) + (None, ) * len(targets)

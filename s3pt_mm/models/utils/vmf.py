@@ -6,7 +6,9 @@ Pure tensor functions (no OpenMMLab), used by the semantic-clustering heads and 
 * :func:`shifted_logits` -- ``logits / tau + shift``, the temperature and a per-prototype shift (the vMF
   term of Eq. 2, a centre) applied in one pass.
 * :func:`center_logits` / :func:`center_probabilities` -- the teacher's centred probabilities of DINO /
-  CrIBo (centering in logit space) and of DINO-vMF / S3PT (centering in probability space, Table 7).
+  CrIBo (centering in logit space) and of DINO-vMF / S3PT (centering in probability space, Table 7);
+  :func:`logit_centering_shift` / :func:`probability_centering_shift` -- the per-prototype shift each
+  adds to the teacher's scaled logits.
 * :func:`batch_mean` / :func:`update_center` -- the EMA of the centre, with the batch statistic optionally
   all-reduced over the DDP ranks.
 """
@@ -18,8 +20,8 @@ import torch.distributed as dist
 from torch import Tensor
 
 __all__ = [
-    'vmf_log_normalizer', 'shifted_logits', 'center_logits', 'center_probabilities', 'batch_mean',
-    'update_center'
+    'vmf_log_normalizer', 'shifted_logits', 'logit_centering_shift', 'probability_centering_shift',
+    'center_logits', 'center_probabilities', 'batch_mean', 'update_center'
 ]
 
 # Debye polynomials u_k(t) of the uniform asymptotic expansion of I_nu (DLMF 10.41.10), as coefficients
@@ -111,6 +113,26 @@ def shifted_logits(logits: Tensor, temperature: float, shift: Optional[Tensor] =
     return torch.add(shift.to(logits.dtype), logits, alpha=1.0 / temperature)
 
 
+def logit_centering_shift(center: Tensor, temperature: float) -> Tensor:
+    """(K,) ``-c / tau_t``: what logit centering adds to the teacher's ``logits / tau_t``
+    (:func:`center_logits`)."""
+    return -center / temperature
+
+
+def probability_centering_shift(center: Tensor, eps: float = CENTER_EPS) -> Tensor:
+    """(K,) ``-log c`` (``c`` floored at ``eps``): what probability centering adds to the teacher's
+    ``logits / tau_t`` (:func:`center_probabilities`)."""
+    return -torch.log(center.clamp_min(eps))
+
+
+@torch.no_grad()
+def _softmax_of_shifted(logits: Tensor, temperature: float, shift: Tensor) -> Tensor:
+    """``softmax(logits / temperature + shift)`` (teacher side, no gradient), written into the one new
+    tensor that holds the shifted logits: a single (N, K) allocation."""
+    scaled = shifted_logits(logits, temperature, shift)
+    return torch.softmax(scaled, dim=-1, out=scaled)
+
+
 def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
                   bias: Optional[Tensor] = None) -> Tensor:
     r"""Teacher probabilities with DINO's centering in logit space (DINO, CrIBo).
@@ -130,8 +152,8 @@ def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
     Returns:
         (..., K) probabilities (sum to 1 over the last dim).
     """
-    shift = -center / temperature
-    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
+    shift = logit_centering_shift(center, temperature)
+    return _softmax_of_shifted(logits, temperature, shift if bias is None else shift + bias)
 
 
 def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.0,
@@ -170,8 +192,8 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
     Returns:
         (..., K) probabilities (sum to 1 over the last dim).
     """
-    shift = -torch.log(center.clamp_min(eps))
-    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
+    shift = probability_centering_shift(center, eps)
+    return _softmax_of_shifted(logits, temperature, shift if bias is None else shift + bias)
 
 
 def batch_mean(values: Tensor, all_reduce: bool = False,

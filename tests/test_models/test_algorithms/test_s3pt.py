@@ -98,8 +98,8 @@ def test_cross_image_loss_is_averaged_as_in_cribo(masks):
     mask_v1, mask_v2 = torch.tensor(masks[0]), torch.tensor(masks[1])
     s_logits = (torch.randn(o, K), torch.randn(o, K))
     nn_probs = (torch.softmax(torch.randn(o, K), -1), torch.softmax(torch.randn(o, K), -1))
-    term_v2, = loss_fn.cross_entropy(loss_fn.student_logits(s_logits[1]), nn_probs[0])  # CrIBo: no vMF
-    term_v1, = loss_fn.cross_entropy(loss_fn.student_logits(s_logits[0]), nn_probs[1])
+    term_v2, = loss_fn.cross_entropy(s_logits[1] / loss_fn.student_temp, nn_probs[0])  # CrIBo: no vMF
+    term_v1, = loss_fn.cross_entropy(s_logits[0] / loss_fn.student_temp, nn_probs[1])
     model.set_epoch(1)
     ours = model._cross_image_loss(term_v2, term_v1, mask_v1, mask_v2)
     expected = reference_cross_image_loss(s_logits[0] / loss_fn.student_temp, s_logits[1] / loss_fn.student_temp,
@@ -193,43 +193,82 @@ def test_backbone_attention_is_pytorchs_fused_scaled_dot_product_attention():
     torch.testing.assert_close(attn(x), expected, rtol=1e-4, atol=1e-5)
 
 
-def test_dino_loss_centering_modes():
+def test_teacher_targets_follow_the_centering_formulas():
+    """DINOLoss.teacher_targets (centring shift and vMF term inside the head's matrix product, softmax in
+    place, centre statistic of logit centering from the mean embedding) against the formulas on the
+    head's raw logits t = <W_k, z>: DINO's softmax((t - c) / tau) with c <- 0.9 c + 0.1 mean(t), and
+    probability centering, softmax(t / tau + log C_p) / c renormalised, with c <- 0.9 c + 0.1 mean(q)."""
+    from s3pt_mm.models.heads.dino_head import DINOProjectionHead
+    from s3pt_mm.models.utils.vmf import center_logits, center_probabilities, vmf_log_normalizer
     torch.manual_seed(0)
-    logits = torch.randn(6, K)
-    norms = torch.rand(K) + 0.5
+    head = DINOProjectionHead(in_channels=8, num_prototypes=K, num_object_prototypes=0, hidden_channels=12,
+                              bottleneck_channels=16, norm_last_layer=False)
+    with torch.no_grad():
+        head.prototypes['global'].magnitude.uniform_(0.5, 1.5)
+    x = torch.randn(6, 8)
+    with torch.no_grad():
+        logits = head(x, 'global')
+    norms = head.prototype_norms('global').detach()
+    close = dict(rtol=1e-5, atol=1e-7)
+
     dino = MODELS.build(dict(type='DINOLoss', out_channels=K, teacher_temp=0.05, centering='logit'))
     dino.center.copy_(torch.randn(K))
-    expected = torch.softmax((logits - dino.center) / 0.05, dim=-1)
-    torch.testing.assert_close(dino.teacher_probs(logits), expected)
     center = dino.center.clone()
-    dino.update_center(logits)
-    torch.testing.assert_close(dino.center, 0.9 * center + 0.1 * logits.mean(0))
+    probs = dino.teacher_targets(head, x, 'global', center_rows=4)  # the last 2 rows: taught, not centred
+    torch.testing.assert_close(probs, torch.softmax((logits - center) / 0.05, dim=-1), **close)
+    torch.testing.assert_close(probs, center_logits(logits, center, 0.05), **close)
+    torch.testing.assert_close(dino.center, 0.9 * center + 0.1 * logits[:4].mean(0), **close)
+    assert dino.vmf_bias(norms, 0.05) is None
 
     vmf = MODELS.build(dict(type='DINOLoss', out_channels=K, teacher_temp=0.05, centering='probability',
                             vmf=True, bottleneck_channels=16))
     torch.testing.assert_close(vmf.center, torch.full((K, ), 1.0 / K))
-    from s3pt_mm.models.utils.vmf import vmf_log_normalizer
     scaled = logits / 0.05 + vmf_log_normalizer(norms / 0.05, 16)
-    # The uniform initial centre is a constant shift: plain vMF softmax.
-    bias = vmf.vmf_bias(norms, 0.05)
-    torch.testing.assert_close(vmf.teacher_probs(logits, bias), torch.softmax(scaled, -1))
-    vmf.update_center(logits, bias)
     batch_probs = torch.softmax(scaled, -1).mean(0)
-    torch.testing.assert_close(vmf.center, 0.9 / K + 0.1 * batch_probs)
-    # The statistic recovered from this step's centred distributions equals the uncentred batch mean.
-    recovered = MODELS.build(dict(type='DINOLoss', out_channels=K, teacher_temp=0.05, centering='probability',
-                                  vmf=True, bottleneck_channels=16))
-    recovered.center.copy_(vmf.center)
-    vmf.update_center(logits, bias)
-    recovered.update_center(logits, bias, recovered.teacher_probs(logits, bias))
-    torch.testing.assert_close(recovered.center, vmf.center)
-    torch.testing.assert_close(vmf.center, 0.9 * (0.9 / K + 0.1 * batch_probs) + 0.1 * batch_probs)
-    # Probability centering divides by the centre and renormalises.
-    p = torch.softmax(scaled, -1) / vmf.center
-    torch.testing.assert_close(vmf.teacher_probs(logits, bias), p / p.sum(-1, keepdim=True))
+    # The uniform initial centre is a constant shift: plain vMF softmax.
+    torch.testing.assert_close(vmf.teacher_targets(head, x, 'global'), torch.softmax(scaled, -1), **close)
+    torch.testing.assert_close(vmf.center, 0.9 / K + 0.1 * batch_probs, **close)
+    # Then it divides by the centre and renormalises, and the statistic recovered from the centred
+    # distributions is still the uncentred batch mean.
+    center = vmf.center.clone()
+    probs = vmf.teacher_targets(head, x, 'global')
+    p = torch.softmax(scaled, -1) / center
+    torch.testing.assert_close(probs, p / p.sum(-1, keepdim=True), **close)
+    torch.testing.assert_close(probs, center_probabilities(logits, center, 0.05, vmf.vmf_bias(norms, 0.05)),
+                               **close)
+    torch.testing.assert_close(vmf.center, 0.9 * center + 0.1 * batch_probs, **close)
+    # No row for the centre (no object shared by the views): the centre stays.
+    center = vmf.center.clone()
+    vmf.teacher_targets(head, x, 'global', center_rows=0)
+    torch.testing.assert_close(vmf.center, center)
     with pytest.raises(ValueError, match='prototype norms'):
         vmf.vmf_bias(None, 0.05)
-    assert dino.vmf_bias(norms, 0.05) is None
+
+
+def test_student_logits_are_the_scaled_logits_in_one_product():
+    """DINOLoss.student_logits (temperature and vMF term inside the head's addmm) equals
+    scaled_logits(<W_k, z>, log C_p(||W_k|| / tau_s), tau_s), gradients included."""
+    from s3pt_mm.models.heads.dino_head import DINOProjectionHead
+    torch.manual_seed(0)
+    head = DINOProjectionHead(in_channels=8, num_prototypes=K, num_object_prototypes=0, hidden_channels=12,
+                              bottleneck_channels=16, norm_last_layer=False).double()
+    with torch.no_grad():
+        head.prototypes['global'].magnitude.uniform_(0.5, 1.5)
+    x = torch.randn(5, 8, dtype=torch.float64)
+    weights = torch.randn(5, K, dtype=torch.float64)
+    for vmf in (False, True):
+        loss = MODELS.build(dict(type='DINOLoss', out_channels=K, vmf=vmf, bottleneck_channels=16)).double()
+        fused = loss.student_logits(head, x, 'global')
+        (fused * weights).sum().backward()
+        fused_grads = [p.grad.clone() for p in head.parameters()]
+        head.zero_grad()
+        bias = loss.vmf_bias(head.prototype_norms('global'), loss.student_temp)
+        expected = loss.scaled_logits(head(x, 'global'), bias, loss.student_temp)
+        (expected * weights).sum().backward()
+        torch.testing.assert_close(fused, expected.detach(), rtol=1e-12, atol=1e-12)
+        for got, want in zip(fused_grads, [p.grad for p in head.parameters()]):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+        head.zero_grad()
 
 
 def test_schedules_follow_dino():
@@ -263,3 +302,22 @@ def test_local_crops_enter_the_global_term_only():
                     for i in range(2) for v in range(5) if v != i]
     assert len(expected) == 8
     torch.testing.assert_close(loss.detach(), sum(expected) / 8)
+
+
+def test_prototype_layer_adds_the_shift_in_float32_under_autocast():
+    """Under autocast the prototype product is half precision; the vMF term (hundreds in magnitude) must
+    not be rounded with it: the scaled logits are float32 and equal the float32 shift added to the
+    product's float32 copy."""
+    from s3pt_mm.models.heads.dino_head import PrototypeLayer
+    from s3pt_mm.models.utils.vmf import shifted_logits
+    torch.manual_seed(0)
+    layer = PrototypeLayer(16, K, norm_last_layer=False)
+    z = torch.nn.functional.normalize(torch.randn(4, 16), dim=-1)
+    shift = -300.0 + torch.randn(K)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        raw = layer(z)
+        scaled = layer(z, 0.1, shift)
+    assert raw.dtype == torch.bfloat16 and scaled.dtype == torch.float32
+    torch.testing.assert_close(scaled, shifted_logits(raw.float(), 0.1, shift), rtol=0, atol=0)
+    # Without autocast: one addmm, the same values as the two-pass formula.
+    torch.testing.assert_close(layer(z, 0.1, shift), shifted_logits(layer(z), 0.1, shift), rtol=1e-6, atol=1e-4)

@@ -41,3 +41,16 @@ def test_targets_must_be_given_and_constant():
         soft_cross_entropy(logits, [])
     with pytest.raises(ValueError, match='constants'):
         soft_cross_entropy(logits, [torch.softmax(torch.randn(2, 3, requires_grad=True), -1)])
+
+
+def test_blocks_of_rows_give_the_same_values(monkeypatch):
+    """The forward pass works over blocks of rows on a CPU (uneven last block here): same values."""
+    import s3pt_mm.models.utils.cross_entropy as module
+    g = torch.Generator().manual_seed(1)
+    logits = 5 * torch.randn(7, 40, generator=g, dtype=torch.float64)
+    targets = [torch.softmax(torch.randn(7, 40, generator=g, dtype=torch.float64), -1) for _ in range(2)]
+    whole = soft_cross_entropy(logits, targets)
+    monkeypatch.setattr(module, 'CPU_BLOCK_ELEMENTS', 3 * 40)
+    torch.testing.assert_close(soft_cross_entropy(logits, targets), whole, rtol=0, atol=0)
+    expected = torch.stack([_definition(logits, t) for t in targets], dim=1)
+    torch.testing.assert_close(whole, expected, rtol=1e-12, atol=1e-12)
