@@ -17,7 +17,9 @@ Sections (each a function returning {figure: value}):
   step        with --cribo-dir: one pre-training step of the official CrIBo code next to s3pt_mm's CrIBo
               and S3PT ViT-S/16 configurations (same inputs, full queues, float32), in alternating worker
               processes: medians, speed-ups and the per-part breakdown (tools/benchmarks/pretrain_step.py);
-              without it, s3pt_mm's two configurations only
+              without it, s3pt_mm's two configurations only. --step-configs picks s3pt_mm's configurations:
+              the three workers hold 24 GiB together, more than a 24 GiB machine has, so measure one
+              configuration per run there (--step-configs s3pt, then --step-configs cribo)
   pretrain    the pre-training step of --methods x --archs (configs/pretrain/, 224x224 views, 65536
               prototypes, full queue): images/s and peak memory at --batch-size (default 32 per GPU with
               fp16 mixed precision on CUDA, the paper's setting; 8 in float32 on CPU)
@@ -246,7 +248,7 @@ def bench_pretrain(args):
 
 def bench_step(args):
     from pretrain_step import compare_steps
-    kinds = (['reference'] if args.cribo_dir else []) + ['cribo', 's3pt']
+    kinds = (['reference'] if args.cribo_dir else []) + list(args.step_configs)
     argv = ['--cribo-dir', args.cribo_dir] if args.cribo_dir else []
     argv += ['--batch-size', str(args.batch_size or 8), '--threads', str(args.threads),
              '--prototypes', str(args.prototypes), '--queue-images', str(args.queue_images)]
@@ -448,6 +450,8 @@ def main(argv=None):
                         help='pretrain: ViT-S/16, ViT-B/16 (default both on CUDA, s16 on CPU)')
     parser.add_argument('--threads', type=int, default=torch.get_num_threads(), help='step: torch threads per worker')
     parser.add_argument('--step-rounds', type=int, default=5, help='step: timed rounds (median)')
+    parser.add_argument('--step-configs', nargs='+', choices=['cribo', 's3pt'], default=['cribo', 's3pt'],
+                        help="step: s3pt_mm's configurations timed (beside the reference with --cribo-dir)")
     parser.add_argument('--prototypes', type=int, default=65536, help='step: prototypes per layer')
     parser.add_argument('--queue-images', type=int, default=25000, help="step: CrIBo's queue, in images")
     parser.add_argument('--ddp-steps', type=int, default=2, help='ddp: counted steps')
