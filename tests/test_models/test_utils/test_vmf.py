@@ -119,7 +119,8 @@ def test_vmf_softmax_with_equal_norms_is_dino_softmax():
 
 
 def _student_loss(head, loss, x, teacher_probs):
-    return loss(head(x, 'global'), teacher_probs, loss.vmf_bias(head.prototype_norms('global'), loss.student_temp))
+    """The student's side of a training step: scaled logits from the head's product, then the cross-entropy."""
+    return loss.cross_entropy(loss.student_logits(head, x, 'global'), teacher_probs)[0].mean()
 
 
 @pytest.mark.parametrize('norm, tau', [(5.0, 0.1), (10.0, 0.04)])
