@@ -8,7 +8,8 @@ Pure tensor functions (no OpenMMLab), used by the semantic-clustering heads and 
 * :func:`center_logits` / :func:`center_probabilities` -- the teacher's centred probabilities of DINO /
   CrIBo (centering in logit space) and of DINO-vMF / S3PT (centering in probability space, Table 7);
   :func:`logit_centering_shift` / :func:`probability_centering_shift` -- the per-prototype shift each
-  adds to the teacher's scaled logits.
+  adds to the teacher's scaled logits. A training step applies these shifts inside the prototype product
+  (:meth:`DINOLoss.teacher_targets`); the two ``center_*`` functions are the formulas it is tested against.
 * :func:`batch_mean` / :func:`update_center` -- the EMA of the centre, with the batch statistic optionally
   all-reduced over the DDP ranks.
 """
@@ -125,14 +126,6 @@ def probability_centering_shift(center: Tensor, eps: float = CENTER_EPS) -> Tens
     return -torch.log(center.clamp_min(eps))
 
 
-@torch.no_grad()
-def _softmax_of_shifted(logits: Tensor, temperature: float, shift: Tensor) -> Tensor:
-    """``softmax(logits / temperature + shift)`` (teacher side, no gradient), written into the one new
-    tensor that holds the shifted logits: a single (N, K) allocation."""
-    scaled = shifted_logits(logits, temperature, shift)
-    return torch.softmax(scaled, dim=-1, out=scaled)
-
-
 def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
                   bias: Optional[Tensor] = None) -> Tensor:
     r"""Teacher probabilities with DINO's centering in logit space (DINO, CrIBo).
@@ -153,7 +146,7 @@ def center_logits(logits: Tensor, center: Tensor, temperature: float = 1.0,
         (..., K) probabilities (sum to 1 over the last dim).
     """
     shift = logit_centering_shift(center, temperature)
-    return _softmax_of_shifted(logits, temperature, shift if bias is None else shift + bias)
+    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
 
 
 def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.0,
@@ -193,7 +186,7 @@ def center_probabilities(logits: Tensor, center: Tensor, temperature: float = 1.
         (..., K) probabilities (sum to 1 over the last dim).
     """
     shift = probability_centering_shift(center, eps)
-    return _softmax_of_shifted(logits, temperature, shift if bias is None else shift + bias)
+    return torch.softmax(shifted_logits(logits, temperature, shift if bias is None else shift + bias), dim=-1)
 
 
 def batch_mean(values: Tensor, all_reduce: bool = False,
