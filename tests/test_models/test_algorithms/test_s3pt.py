@@ -321,3 +321,42 @@ def test_prototype_layer_adds_the_shift_in_float32_under_autocast():
     torch.testing.assert_close(scaled, shifted_logits(raw.float(), 0.1, shift), rtol=0, atol=0)
     # Without autocast: one addmm, the same values as the two-pass formula.
     torch.testing.assert_close(layer(z, 0.1, shift), shifted_logits(layer(z), 0.1, shift), rtol=1e-6, atol=1e-4)
+
+
+def _centres_after_one_ddp_update(rank):
+    """Rank r (3 + 2r rows, its own features): the centres of logit and probability centering after one
+    teacher_targets call, with the raw logits and uncentred distributions behind them."""
+    from mmengine.registry import init_default_scope
+
+    from s3pt_mm.models.heads.dino_head import DINOProjectionHead
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)  # the same head on both ranks
+    head = DINOProjectionHead(in_channels=8, num_prototypes=K, num_object_prototypes=0, hidden_channels=12,
+                              bottleneck_channels=16, norm_last_layer=False)
+    x = torch.randn(3 + 2 * rank, 8, generator=torch.Generator().manual_seed(rank + 1))
+    out = dict()
+    for centering in ('logit', 'probability'):
+        loss = MODELS.build(dict(type='DINOLoss', out_channels=K, teacher_temp=0.05, centering=centering,
+                                 vmf=centering == 'probability', bottleneck_channels=16))
+        loss.teacher_targets(head, x, 'global')
+        out[centering] = loss.center.clone()
+    with torch.no_grad():
+        logits = head(x, 'global')
+        bias = loss.vmf_bias(head.prototype_norms('global'), 0.05)
+        out['logits'], out['uncentred'] = logits, torch.softmax(logits / 0.05 + bias, dim=-1)
+    return out
+
+
+@pytest.mark.slow
+def test_ddp_centres_average_the_rows_of_every_rank():
+    """CrIBo / DINO all-reduce the teacher's logit sums and counts, so ranks with different numbers of rows
+    weigh by rows. The logit centre, computed here from the all-reduced mean embedding, and the probability
+    centre equal the EMA of the mean over all 8 rows of both ranks (3 and 5), on each rank."""
+    from tests.helpers import run_distributed
+    ranks = run_distributed(_centres_after_one_ddp_update, timeout=120)
+    logits = torch.cat([r['logits'] for r in ranks])
+    uncentred = torch.cat([r['uncentred'] for r in ranks])
+    assert logits.shape[0] == 8
+    for r in ranks:
+        torch.testing.assert_close(r['logit'], 0.1 * logits.mean(0), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(r['probability'], 0.9 / K + 0.1 * uncentred.mean(0), rtol=1e-5, atol=1e-7)
