@@ -131,7 +131,8 @@ class DINOLoss(nn.Module):
         probs = torch.softmax(probs, dim=-1, out=probs)
         rows = slice(0, probs.shape[0] if center_rows is None else center_rows)
         if self.centering == 'logit':
-            mean_z, count = batch_mean(z[rows], all_reduce=True)
+            # sums in at least float32 (z is half precision under autocast)
+            mean_z, count = batch_mean(z[rows].to(torch.promote_types(z.dtype, torch.float32)), all_reduce=True)
             stat = layer(mean_z[None]).float()[0]
         else:
             center = self.center.clamp_min(CENTER_EPS).to(probs.dtype)
