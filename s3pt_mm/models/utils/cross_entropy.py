@@ -33,7 +33,8 @@ class _SoftCrossEntropy(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits: Tensor, *targets: Tensor) -> Tensor:
         out = logits.new_empty(logits.shape[0], len(targets))
-        rows = logits.shape[0] if logits.is_cuda else max(1, CPU_BLOCK_ELEMENTS // max(logits.shape[1], 1))
+        block = logits.numel() if logits.is_cuda else CPU_BLOCK_ELEMENTS  # elements per block of rows
+        rows = max(1, block // max(logits.shape[1], 1))  # at least 1, also for N = 0 rows
         for start in range(0, logits.shape[0], rows):
             block = logits[start:start + rows]
             lse = torch.logsumexp(block, dim=-1)

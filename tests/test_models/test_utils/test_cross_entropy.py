@@ -54,3 +54,16 @@ def test_blocks_of_rows_give_the_same_values(monkeypatch):
     torch.testing.assert_close(soft_cross_entropy(logits, targets), whole, rtol=0, atol=0)
     expected = torch.stack([_definition(logits, t) for t in targets], dim=1)
     torch.testing.assert_close(whole, expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize('block_elements', [0, 1, 40, 10**12])
+def test_no_rows_give_no_terms_whatever_the_block_size(monkeypatch, block_elements):
+    """A rank with no object (O = 0) calls the cross-entropy on (0, K) logits: (0, T) terms and a (0, K)
+    gradient, for any block size (on a GPU the block is the whole tensor, 0 elements here)."""
+    import s3pt_mm.models.utils.cross_entropy as module
+    monkeypatch.setattr(module, 'CPU_BLOCK_ELEMENTS', block_elements)
+    logits = torch.zeros(0, 40, requires_grad=True)
+    out = soft_cross_entropy(logits, [torch.zeros(0, 40), torch.zeros(0, 40)])
+    assert out.shape == (0, 2)
+    out.sum().backward()
+    assert logits.grad.shape == (0, 40)
