@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
+from s3pt_mm.converters.nuimages_seg import LABEL_DIR, split_names
 from s3pt_mm.evaluation import ColourLookupClassifier, confusion_matrix, iou_from_confusion
 from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
 from s3pt_mm.utils.cli import name_and_path
@@ -26,11 +26,10 @@ from s3pt_mm.utils.fileio import write_json_atomic, write_text_atomic
 
 def _pairs(root: str, split: str):
     """(image RGB, label) of every image of a converter split file."""
-    split_file = osp.join(root, SPLIT_DIR, f'{split}.txt')
-    if not osp.isfile(split_file):
-        raise SystemExit(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
-    with open(split_file) as f:
-        names = f.read().split()
+    try:
+        names = split_names(root, split)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error))
     for name in tqdm(names, desc=f'{osp.basename(osp.normpath(root))} {split}', unit='img', file=sys.stderr):
         image = cv2.imread(osp.join(root, name + '.jpg'))
         label = cv2.imread(osp.join(root, LABEL_DIR, name + '.png'), cv2.IMREAD_UNCHANGED)

@@ -62,7 +62,7 @@ def main(argv=None):
                          args.workers, progress)
     progress.step('results')
     setup = f'{args.pretrain_epochs} pre-training epochs, {args.seg_iters} probe iterations, data {args.data}'
-    print('\n' + write_report(args.out, setup, methods, per_seed, progress.elapsed()))
+    print('\n' + write_report(args.out, setup, methods, per_seed, progress.elapsed(), nuimages))
 
     progress.step('pictures')
     pictures, first = osp.join(args.out, 'pictures'), per_seed[0]

@@ -16,6 +16,7 @@ without the Segmenter head (k-NN and logistic regression on its tokens, about 20
 and adds that table (OUT/seed<s>/tokens_<method>.json).
 """
 import argparse
+import os.path as osp
 
 from s3pt_mm.utils.experiment import PRETRAIN_CONFIGS, Progress, run_seeds, write_report
 
@@ -42,7 +43,8 @@ def main(argv=None):
     progress.step('results')
     setup = (f'{args.pretrain_epochs} pre-training epochs, {args.seg_iters} probe iterations, patch '
              f'{args.patch_size or 16}, data {args.data}')
-    print(write_report(args.out, setup, args.methods, per_seed, progress.elapsed()))
+    print(write_report(args.out, setup, args.methods, per_seed, progress.elapsed(),
+                       osp.join(args.data, 'nuimages')))
     print(f'proxy experiment finished in {progress.elapsed():.0f} s')
 
 

@@ -110,13 +110,12 @@ def cmd_seg(args):
     from mmseg.apis import inference_model
 
     from s3pt_mm.seg.classes import IGNORE_INDEX, NUIMAGES_SEG_PALETTE
-    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
+    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, split_names
     from s3pt_mm.visualization import caption, grid, overlay_labels
-    split_file = osp.join(args.data_root, SPLIT_DIR, f'{args.split}.txt')
-    if not osp.isfile(split_file):
-        raise SystemExit(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
-    with open(split_file) as f:
-        names = f.read().split()
+    try:
+        names = split_names(args.data_root, args.split)
+    except FileNotFoundError as error:
+        raise SystemExit(str(error))
     models = []
     for name, work_dir in args.model:
         models.append((name, load_segmenter(work_dir)))
@@ -124,7 +123,8 @@ def cmd_seg(args):
     rows = []
     for index in args.index:
         if not 0 <= index < len(names):
-            raise SystemExit(f'--index {index} out of range: {split_file} lists {len(names)} images')
+            raise SystemExit(f'--index {index} out of range: the {args.split} split of {args.data_root} has '
+                             f'{len(names)} images')
         image = cv2.imread(osp.join(args.data_root, names[index] + '.jpg'))
         label = cv2.imread(osp.join(args.data_root, LABEL_DIR, names[index] + '.png'), cv2.IMREAD_UNCHANGED)
         if image is None or label is None:

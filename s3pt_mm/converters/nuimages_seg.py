@@ -55,6 +55,37 @@ def split_name(version: str) -> str:
     return version.split('-', 1)[-1]
 
 
+def split_names(root: str, split: str) -> List[str]:
+    """The images of a split file written by :func:`convert_version` (``samples/CAM_*/<name>`` each).
+
+    Raises:
+        FileNotFoundError: ``<root>/semantic_splits/<split>.txt`` does not exist.
+    """
+    split_file = osp.join(root, SPLIT_DIR, f'{split}.txt')
+    if not osp.isfile(split_file):
+        raise FileNotFoundError(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
+    with open(split_file) as f:
+        return f.read().split()
+
+
+def split_class_pixels(root: str, split: str, num_classes: int = len(NUIMAGES_SEG_CLASSES)) -> np.ndarray:
+    """(num_classes,) int64: the pixels of each class id in the labels of a split (255 and other ids
+    outside ``[0, num_classes)`` not counted).
+
+    Raises:
+        FileNotFoundError: the split file or one of its labels is missing or unreadable.
+    """
+    counts = np.zeros(num_classes, dtype=np.int64)
+    for name in split_names(root, split):
+        path = osp.join(root, LABEL_DIR, name + '.png')
+        try:
+            label = np.asarray(Image.open(path))
+        except (OSError, ValueError) as error:
+            raise FileNotFoundError(f'cannot read the label {path}: {error}')
+        counts += np.bincount(label[label < num_classes].ravel(), minlength=num_classes)[:num_classes]
+    return counts
+
+
 def _image_layers(nuim) -> Dict[str, List[Layer]]:
     """sample_data token -> label layers, in NuImages.get_segmentation's drawing order."""
     class_of = {c['token']: nuimages_class_id(c['name']) for c in nuim.category}

@@ -29,14 +29,9 @@ def load_split(root: str, split: str, size: Sequence[int]) -> List[Tuple[np.ndar
     of the ``split`` of a nuImages root labelled by ``tools/dataset_converters/nuimages_seg.py``."""
     import cv2
 
-    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR
-    split_file = osp.join(root, SPLIT_DIR, f'{split}.txt')
-    if not osp.isfile(split_file):
-        raise FileNotFoundError(f'split file not found: {split_file} (run tools/dataset_converters/nuimages_seg.py)')
-    with open(split_file) as f:
-        names = f.read().split()
+    from s3pt_mm.converters.nuimages_seg import LABEL_DIR, split_names
     items = []
-    for name in names:
+    for name in split_names(root, split):
         image = cv2.imread(osp.join(root, name + '.jpg'))
         label = cv2.imread(osp.join(root, LABEL_DIR, name + '.png'), cv2.IMREAD_UNCHANGED)
         if image is None or label is None:

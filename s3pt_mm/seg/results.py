@@ -69,6 +69,25 @@ def per_class_iou(metrics: dict) -> Dict[str, float]:
     return {k[len(PER_CLASS_PREFIX):]: v for k, v in metrics.items() if k.startswith(PER_CLASS_PREFIX)}
 
 
+def present_class_miou(per_class: Dict[str, float], present: Sequence[str]) -> float:
+    """Mean IoU (%) over the classes ``present`` in the ground truth, from a run's :func:`per_class_iou`.
+
+    mmseg's ``mIoU`` averages every class whose union of ground truth and prediction is not empty, so a
+    class absent from the ground truth counts as 0 when a model predicts a pixel of it and is left out
+    when it predicts none: the classes averaged depend on the model. Over the classes of the ground truth
+    every model's mean has the same terms. ``mIoU`` itself is left as mmseg computes it.
+
+    Raises:
+        ValueError: ``present`` is empty, or a class of it has no IoU in ``per_class`` (a class with
+            ground-truth pixels always has one).
+    """
+    missing = [c for c in present if math.isnan(per_class.get(c, math.nan))]
+    if not present or missing:
+        raise ValueError(f'no IoU logged for the ground-truth classes {missing}' if missing else
+                         'no class is present in the ground truth')
+    return sum(per_class[c] for c in present) / len(present)
+
+
 def _classes(runs: Sequence[Tuple[str, dict]]) -> List[str]:
     names: List[str] = []
     for _, metrics in runs:

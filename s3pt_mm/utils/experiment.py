@@ -178,16 +178,24 @@ def mean_std(values: Sequence[float]) -> Tuple[float, float]:
     return mean, math.sqrt(sum((v - mean) ** 2 for v in kept) / (len(kept) - 1))
 
 
-def aggregate(results: Sequence[Tuple[str, Sequence[Tuple[float, Dict[str, float]]]]]) -> List[dict]:
+def aggregate(results: Sequence[Tuple[str, Sequence[Tuple[float, Dict[str, float]]]]],
+              present: Optional[Sequence[str]] = None) -> List[dict]:
     """Per backbone, its probes over seeds -> ``dict(name, n, mIoU=(mean, std), per_class={c: (mean,
-    std)}, runs=[mIoU of each seed])``."""
+    std)}, runs=[mIoU of each seed])``; with ``present`` (the classes of the val labels) also
+    ``runs_present`` and ``mIoU_present``, the same over those classes only
+    (:func:`s3pt_mm.seg.results.present_class_miou`)."""
+    from s3pt_mm.seg.results import present_class_miou
     summary = []
     for name, probes in results:
         classes = list(dict.fromkeys(c for _, per_class in probes for c in per_class))
-        summary.append(dict(
+        row = dict(
             name=name, n=len(probes), runs=[miou for miou, _ in probes],
             mIoU=mean_std([miou for miou, _ in probes]),
-            per_class={c: mean_std([per_class.get(c, math.nan) for _, per_class in probes]) for c in classes}))
+            per_class={c: mean_std([per_class.get(c, math.nan) for _, per_class in probes]) for c in classes})
+        if present is not None:
+            row['runs_present'] = [present_class_miou(per_class, present) for _, per_class in probes]
+            row['mIoU_present'] = mean_std(row['runs_present'])
+        summary.append(row)
     return summary
 
 
@@ -198,34 +206,38 @@ def _pm(value: Tuple[float, float], digits: int) -> str:
     return f'{mean:.{digits}f}' + ('' if math.isnan(std) else f' ± {std:.{digits}f}')
 
 
-def seed_table(summary: Sequence[dict]) -> str:
-    """Markdown table: per backbone, the number of seeds, mIoU and per-class IoU as mean ± std (%)."""
+def seed_table(summary: Sequence[dict], present: Optional[Sequence[str]] = None) -> str:
+    """Markdown table: per backbone, the number of seeds, mIoU, with ``present`` (the rows'
+    ``mIoU_present`` given) the mIoU over those classes, and per-class IoU, as mean ± std (%)."""
     classes = list(dict.fromkeys(c for row in summary for c in row['per_class']))
-    lines = ['| backbone | seeds | mIoU | ' + ' | '.join(classes) + ' |', '|' + '---|' * (len(classes) + 3)]
+    means = ['mIoU'] + ([f'mIoU ({len(present)} val classes)'] if present is not None else [])
+    lines = [f'| backbone | seeds | {" | ".join(means + classes)} |', '|' + '---|' * (len(classes) + len(means) + 2)]
     for row in summary:
-        cells = [_pm(row['per_class'].get(c, (math.nan, math.nan)), 1) for c in classes]
-        lines.append(f'| {row["name"]} | {row["n"]} | {_pm(row["mIoU"], 2)} | ' + ' | '.join(cells) + ' |')
+        cells = [_pm(row[key], 2) for key in ('mIoU', 'mIoU_present')[:len(means)]]
+        cells += [_pm(row['per_class'].get(c, (math.nan, math.nan)), 1) for c in classes]
+        lines.append(f'| {row["name"]} | {row["n"]} | ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
 
-def paired_differences(summary: Sequence[dict], floor: str = NAMES['random']) -> List[dict]:
+def paired_differences(summary: Sequence[dict], floor: str = NAMES['random'], key: str = 'runs') -> List[dict]:
     """Per backbone other than ``floor``: ``dict(name, runs=[mIoU - floor's mIoU of the same seed],
     diff=(mean, std))``. A seed moves every backbone's probe together (same head initialisation and data
-    order), so these differences are sharper than the spread of either row; [] without the floor."""
-    floors = {row['name']: row['runs'] for row in summary}.get(floor)
+    order), so these differences are sharper than the spread of either row; [] without the floor.
+    ``key='runs_present'``: the same for the mIoU over the val classes (:func:`aggregate`)."""
+    floors = {row['name']: row[key] for row in summary}.get(floor)
     if floors is None:
         return []
     out = []
     for row in summary:
         if row['name'] != floor:
-            runs = [value - base for value, base in zip(row['runs'], floors)]
+            runs = [value - base for value, base in zip(row[key], floors)]
             out.append(dict(name=row['name'], runs=runs, diff=mean_std(runs)))
     return out
 
 
-def difference_table(differences: Sequence[dict], floor: str = NAMES['random']) -> str:
-    """Markdown table of :func:`paired_differences` (mIoU points)."""
-    lines = [f'| backbone | mIoU - {floor}, per seed | mean ± std |', '|---|---|---|']
+def difference_table(differences: Sequence[dict], floor: str = NAMES['random'], metric: str = 'mIoU') -> str:
+    """Markdown table of :func:`paired_differences` (points of ``metric``)."""
+    lines = [f'| backbone | {metric} - {floor}, per seed | mean ± std |', '|---|---|---|']
     for row in differences:
         lines.append(f'| {row["name"]} | ' + ' / '.join(f'{v:+.2f}' for v in row['runs']) +
                      f' | {_pm(row["diff"], 2)} |')
@@ -245,12 +257,15 @@ def token_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
 
 
 def seed_csv(summary: Sequence[dict]) -> str:
-    """CSV: backbone, seeds, then mean and std of mIoU and of each class (empty where NaN)."""
+    """CSV: backbone, seeds, then mean and std of mIoU, of the mIoU over the val classes (when the rows have
+    it) and of each class (empty where NaN)."""
     classes = list(dict.fromkeys(c for row in summary for c in row['per_class']))
-    header = ['backbone', 'seeds', 'mIoU_mean', 'mIoU_std'] + [f'{c}_{s}' for c in classes for s in ('mean', 'std')]
+    means = ['mIoU'] + (['mIoU_present'] if summary and 'mIoU_present' in summary[0] else [])
+    header = ['backbone', 'seeds'] + [f'{c}_{s}' for c in means + classes for s in ('mean', 'std')]
     lines = [','.join(header)]
     for row in summary:
-        values = [*row['mIoU']] + [v for c in classes for v in row['per_class'].get(c, (math.nan, math.nan))]
+        values = [v for key in means for v in row[key]]
+        values += [v for c in classes for v in row['per_class'].get(c, (math.nan, math.nan))]
         lines.append(','.join([f'"{row["name"]}"', str(row['n'])] +
                               ['' if math.isnan(v) else f'{v:.4f}' for v in values]))
     return '\n'.join(lines) + '\n'
@@ -322,22 +337,41 @@ def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out:
     return per_seed
 
 
+def val_classes(nuimages_root: str) -> List[str]:
+    """The classes with at least one pixel in the val labels of a nuImages root, in class-id order."""
+    from s3pt_mm.converters.nuimages_seg import split_class_pixels
+    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+    return [c for c, pixels in zip(NUIMAGES_SEG_CLASSES, split_class_pixels(nuimages_root, 'val')) if pixels]
+
+
 def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequence[dict],
-                 elapsed: float) -> str:
+                 elapsed: float, nuimages_root: str) -> str:
     """``out``/results.md (mean ± std table, mIoU per seed, the paired differences to the floor when it
     was run, the token probes when they were run, run time), results.json, results.csv and results.png
-    (bar chart with error bars) of :func:`run_seeds`' probes; returns the text to print."""
+    (bar chart with error bars) of :func:`run_seeds`' probes; returns the text to print.
+
+    Beside mmseg's mIoU, every table gives the mIoU over the classes present in the val labels of
+    ``nuimages_root`` (:func:`val_classes`, :func:`s3pt_mm.seg.results.present_class_miou`): mmseg's
+    mean counts a class absent from them as 0 for a probe that predicts a pixel of it and leaves it out
+    for one that predicts none, so only the second has the same classes in every row."""
+    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+
     from .fileio import write_json_atomic
-    summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods])
-    differences = paired_differences(summary)
+    present = val_classes(nuimages_root)
+    absent = [c for c in NUIMAGES_SEG_CLASSES if c not in present]
+    summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods], present)
+    differences = {key: paired_differences(summary, key=key) for key in ('runs', 'runs_present')}
     with_tokens = all(m in done['tokens'] for done in per_seed for m in methods)
-    per_seed_line = '; '.join(f'{row["name"]}: ' + ' / '.join(f'{v:.2f}' for v in row['runs']) for row in summary)
     seeds = ' '.join(str(done['seed']) for done in per_seed)
-    text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}):\n'
-            f'{seed_table(summary)}\n\nmIoU per seed ({seeds}): {per_seed_line}')
-    if differences:
-        text += (f'\n\nDifference to the random-init floor of the same seed (mIoU points):\n'
-                 f'{difference_table(differences)}')
+    text = (f'Linear probing, synthetic nuImages val (IoU %, mean ± sample std over seeds {seeds}; mIoU as mmseg '
+            f'computes it, then over the {len(present)} classes present in the val labels, without '
+            f'{", ".join(absent) or "none"}):\n{seed_table(summary, present)}')
+    for key, metric in (('runs', 'mIoU'), ('runs_present', f'mIoU over the {len(present)} val classes')):
+        text += f'\n\n{metric} per seed ({seeds}): ' + '; '.join(
+            f'{row["name"]}: ' + ' / '.join(f'{v:.2f}' for v in row[key]) for row in summary)
+        if differences[key]:
+            text += (f'\nDifference to the random-init floor of the same seed ({metric}, points):\n'
+                     f'{difference_table(differences[key], metric=metric)}')
     if with_tokens:
         text += (f'\n\nToken probe (no Segmenter head: each val token\'s patch-majority class predicted from the '
                  f'frozen tokens by a cosine k-NN and a logistic regression fitted on the train tokens; '
@@ -347,7 +381,8 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
                       f'# Linear probing of frozen backbones on synthetic nuImages\n\n{setup}\n\n{text}\n\n'
                       f'Run time: {elapsed:.0f} s (finished runs found in {out} are reused, not timed again).\n')
     write_json_atomic(osp.join(out, 'results.json'), dict(
-        setup=setup, seeds=[done['seed'] for done in per_seed], summary=summary, differences=differences,
+        setup=setup, seeds=[done['seed'] for done in per_seed], val_classes=present, summary=summary,
+        differences=differences['runs'], differences_present=differences['runs_present'],
         runs={NAMES[m]: [dict(seed=done['seed'], mIoU=done['metrics'][m][0], per_class=done['metrics'][m][1],
                               **({'tokens': done['tokens'][m]} if with_tokens else {}))
                          for done in per_seed] for m in methods}))

@@ -14,7 +14,8 @@ from s3pt_mm.seg.classes import (CITYSCAPES_CLASSES, IGNORE_INDEX, NUIMAGES_SEG_
                                  SHARED_CLASS_NAMES, nuimages_class_id, shared_class_lut, transfer_lut)
 from s3pt_mm.seg.datasets import NuImagesSegDataset
 from s3pt_mm.seg.metrics import DomainTransferIoUMetric, PerClassIoUMetric
-from s3pt_mm.converters.nuimages_seg import _image_layers, render_label
+from s3pt_mm.converters.nuimages_seg import LABEL_DIR, SPLIT_DIR, _image_layers, render_label, split_class_pixels
+from s3pt_mm.seg.results import per_class_iou, present_class_miou
 
 PAPER_OBJECT_CLASSES = ('car', 'truck', 'trailer', 'bus', 'construction vehicle', 'bicycle', 'motorcycle',
                         'pedestrian', 'traffic cone', 'barrier')  # Fig. 5 / Table 9
@@ -139,6 +140,48 @@ def test_per_class_iou_metric_returns_every_class():
     assert metrics['IoU.background'] == 100.0 and metrics['IoU.car'] == 100.0
     assert math.isnan(metrics['IoU.bus']) and metrics['mIoU'] == 100.0
     assert [k[4:] for k in metrics if k.startswith('IoU.')] == list(NUIMAGES_SEG_CLASSES)
+
+
+def test_present_class_miou_averages_the_ground_truth_classes_only():
+    """Ground truth: background, car, car, driveable surface. Probe A labels the driveable pixel ego vehicle
+    (absent from the ground truth: IoU 0, in mmseg's mean), probe B labels it background (ego vehicle NaN,
+    out of mmseg's mean). mmseg gives both 50; over the three ground-truth classes A has 200/3, B 50."""
+    gt = [[0, 2], [2, 1]]
+    runs = {}
+    for name, pred in (('A', [[0, 2], [2, 12]]), ('B', [[0, 2], [2, 0]])):
+        metric = PerClassIoUMetric()
+        metric.dataset_meta = dict(classes=NUIMAGES_SEG_CLASSES)
+        metric.process({}, [_sample(pred, gt)])
+        runs[name] = metric.evaluate(1)
+    assert runs['A']['IoU.ego vehicle'] == 0.0 and math.isnan(runs['B']['IoU.ego vehicle'])
+    assert runs['A']['mIoU'] == runs['B']['mIoU'] == 50.0  # (100 + 100 + 0 + 0) / 4 and (50 + 100 + 0) / 3
+    present = ['background', 'driveable surface', 'car']
+    assert math.isclose(present_class_miou(per_class_iou(runs['A']), present), 200 / 3)
+    assert math.isclose(present_class_miou(per_class_iou(runs['B']), present), 50.0)
+    with pytest.raises(ValueError, match='bus'):
+        present_class_miou(per_class_iou(runs['A']), present + ['bus'])  # a ground-truth class without an IoU
+    with pytest.raises(ValueError, match='no class'):
+        present_class_miou(per_class_iou(runs['A']), [])
+
+
+def test_split_class_pixels_counts_the_labels_of_the_split(tmp_path):
+    from PIL import Image
+    labels = {'samples/CAM_FRONT/a': np.array([[0, 0, 2], [255, 1, 2]], np.uint8),
+              'samples/CAM_BACK/b': np.array([[7, 7], [0, 13]], np.uint8),  # 13: outside the 13 classes
+              'samples/CAM_BACK/c': np.array([[4]], np.uint8)}  # not in the split
+    for name, label in labels.items():
+        (tmp_path / LABEL_DIR / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(label).save(tmp_path / LABEL_DIR / f'{name}.png')
+    (tmp_path / SPLIT_DIR).mkdir()
+    (tmp_path / SPLIT_DIR / 'val.txt').write_text('samples/CAM_FRONT/a\nsamples/CAM_BACK/b\n')
+    expected = np.zeros(len(NUIMAGES_SEG_CLASSES), np.int64)
+    expected[[0, 1, 2, 7]] = [3, 1, 2, 2]
+    assert split_class_pixels(str(tmp_path), 'val').tolist() == expected.tolist()
+    with pytest.raises(FileNotFoundError, match='train.txt'):
+        split_class_pixels(str(tmp_path), 'train')
+    (tmp_path / SPLIT_DIR / 'val.txt').write_text('samples/CAM_FRONT/missing\n')
+    with pytest.raises(FileNotFoundError, match='missing.png'):
+        split_class_pixels(str(tmp_path), 'val')
 
 
 def _transfer(source, target, pred, gt):

@@ -4,6 +4,7 @@ pictures, and a second run that reuses the finished steps."""
 import re
 
 import cv2
+import numpy as np
 import pytest
 
 from tests.helpers import run_tool
@@ -33,15 +34,17 @@ def _tables(markdown):
 
 
 def _table(markdown):
-    """{backbone: (seeds, (mIoU mean, std), {class: mean IoU or None})} of the demo's results table (the
-    first); checks its header."""
+    """{backbone: (seeds, (mIoU mean, std), (mean, std) over the val classes, {class: mean IoU or None})} of
+    the demo's results table (the first); checks its header."""
     rows = _tables(markdown)[0]
     header, body = rows[0], rows[1:]
-    assert header == ['backbone', 'seeds', 'mIoU', *NUIMAGES_SEG_CLASSES]
+    assert header[:3] == ['backbone', 'seeds', 'mIoU'] and header[4:] == list(NUIMAGES_SEG_CLASSES)
+    assert re.fullmatch(r'mIoU \(\d+ val classes\)', header[3])
     table = {}
     for cells in body:
-        per_class = [None if c.strip() == '-' else _mean_std(c)[0] for c in cells[3:]]
-        table[cells[0].strip()] = (int(cells[1]), _mean_std(cells[2]), dict(zip(header[3:], per_class)))
+        per_class = [None if c.strip() == '-' else _mean_std(c)[0] for c in cells[4:]]
+        table[cells[0].strip()] = (int(cells[1]), _mean_std(cells[2]), _mean_std(cells[3]),
+                                   dict(zip(header[4:], per_class)))
     return table
 
 
@@ -54,11 +57,18 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     assert steps == [str(i) for i in range(1, 8)]  # data, depth, labels, seed 0, seed 1, results, pictures
     table = _table((out / 'results.md').read_text())
     assert list(table) == ['random init', 'S3PT']
-    for seeds, (miou, std), per_class in table.values():
+    ids = set()
+    for name in (data / 'nuimages' / 'semantic_splits' / 'val.txt').read_text().split():
+        ids |= set(np.unique(cv2.imread(str(data / 'nuimages' / 'semantic_labels' / f'{name}.png'),
+                                        cv2.IMREAD_UNCHANGED)))
+    val_classes = [c for i, c in enumerate(NUIMAGES_SEG_CLASSES) if i in ids]
+    for seeds, (miou, std), (present_miou, _), per_class in table.values():
         assert seeds == 2 and std >= 0.0
         ious = [iou for iou in per_class.values() if iou is not None]
         assert all(0.0 <= iou <= 100.0 for iou in ious)
-        assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes present (0.1 rounding)
+        assert abs(miou - sum(ious) / len(ious)) < 0.06  # mIoU = mean of the classes evaluated (0.1 rounding)
+        # the second mean: over the classes of the val labels, whatever the probe predicted
+        assert abs(present_miou - sum(per_class[c] for c in val_classes) / len(val_classes)) < 0.06
     printed = first.stdout[first.stdout.index('Linear probing, synthetic nuImages val'):]
     assert _table(printed) == table  # the table printed is the one written
     # S3PT's difference to the floor of the same seed, from the per-seed mIoU line
@@ -67,6 +77,8 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
     differences = _tables((out / 'results.md').read_text())[1]
     assert differences[0] == ['backbone', 'mIoU - random init, per seed', 'mean ± std']
     assert differences[1][0] == 'S3PT'
+    assert _tables((out / 'results.md').read_text())[2][0] == [
+        'backbone', f'mIoU over the {len(val_classes)} val classes - random init, per seed', 'mean ± std']
     for cell, a, b in zip(differences[1][1].split(' / '), s3pt, floor):
         assert abs(float(cell) - (a - b)) < 0.011  # the per-seed mIoU are printed rounded to 0.01
     assert (out / 'seed0' / 'pretrain_s3pt' / 'epoch_3.pth').is_file()

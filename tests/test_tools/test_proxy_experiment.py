@@ -10,6 +10,7 @@ import os
 import statistics
 
 import cv2
+import numpy as np
 import pytest
 import torch
 
@@ -62,6 +63,17 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
         assert math.isclose(float(table[name]['mIoU_mean']), mean, abs_tol=1e-4)
         assert math.isclose(float(table[name]['mIoU_std']), std, abs_tol=1e-4)
         assert 'mIoU per seed' in first.stdout and ' / '.join(f'{v:.2f}' for v in values) in first.stdout
+    # the mean over the classes present in the val labels (read here from the label PNGs), from each run's IoUs
+    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
+    nuimages = data_root / 'nuimages'
+    ids = set()
+    for name in (nuimages / 'semantic_splits' / 'val.txt').read_text().split():
+        ids |= set(np.unique(cv2.imread(str(nuimages / 'semantic_labels' / f'{name}.png'), cv2.IMREAD_UNCHANGED)))
+    present = [c for i, c in enumerate(NUIMAGES_SEG_CLASSES) if i in ids]
+    assert saved['val_classes'] == present and len(present) < len(NUIMAGES_SEG_CLASSES)
+    for name in logged:
+        values = [statistics.mean(run['per_class'][c] for c in present) for run in saved['runs'][name]]
+        assert rows[name][2] == f'{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}'
     differences = [dino - floor for dino, floor in zip(logged['DINO'], logged['random init'])]
     assert ('| DINO | ' + ' / '.join(f'{v:+.2f}' for v in differences) +
             f' | {statistics.mean(differences):.2f} ± {statistics.stdev(differences):.2f} |') in report
@@ -69,8 +81,7 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
 
     # the token probe: the figures of the module run directly on seed 0's floor, in the JSON and the table
     from s3pt_mm.evaluation.frozen_tokens import load_split, probe_tokens
-    from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
-    nuimages = str(data_root / 'nuimages')
+    nuimages = str(nuimages)
     direct, _ = probe_tokens(str(out / 'seed0' / 'random_init.pth'), load_split(nuimages, 'train', (192, 96)),
                           load_split(nuimages, 'val', (192, 96)), 16, len(NUIMAGES_SEG_CLASSES))
     kept = saved['runs']['random init'][0]['tokens']

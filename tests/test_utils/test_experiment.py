@@ -54,6 +54,25 @@ def test_paired_differences_subtract_the_floor_of_the_same_seed():
     assert paired_differences(aggregate([('CrIBo', [(10.5, {})])])) == []  # no floor, no differences
 
 
+def test_the_mean_over_the_val_classes_has_the_same_terms_in_every_row():
+    """Two seeds; the val labels hold background and car. Seed 0's floor probe predicted ego-vehicle pixels
+    (0 in mmseg's mIoU), S3PT's did not (NaN, left out)."""
+    floor = [(10.0, {'background': 20.0, 'car': 10.0, 'ego vehicle': 0.0}),
+             (12.0, {'background': 24.0, 'car': 0.0, 'ego vehicle': math.nan})]
+    s3pt = [(15.0, {'background': 30.0, 'car': 0.0, 'ego vehicle': math.nan}),
+            (14.0, {'background': 28.0, 'car': 2.0, 'ego vehicle': 0.0})]
+    summary = aggregate([('random init', floor), ('S3PT', s3pt)], present=['background', 'car'])
+    assert summary[0]['runs_present'] == [15.0, 12.0] and summary[1]['runs_present'] == [15.0, 15.0]
+    assert summary[0]['mIoU_present'] == (13.5, math.sqrt(4.5))
+    table = seed_table(summary, ['background', 'car']).splitlines()
+    assert table[0] == '| backbone | seeds | mIoU | mIoU (2 val classes) | background | car | ego vehicle |'
+    assert table[2] == '| random init | 2 | 11.00 ± 1.41 | 13.50 ± 2.12 | 22.0 ± 2.8 | 5.0 ± 7.1 | 0.0 |'
+    (diff,) = paired_differences(summary, key='runs_present')
+    assert diff['runs'] == [0.0, 3.0] and diff['diff'] == (1.5, math.sqrt(4.5))
+    header = seed_csv(summary).splitlines()[0]
+    assert header.startswith('backbone,seeds,mIoU_mean,mIoU_std,mIoU_present_mean,mIoU_present_std,background_mean')
+
+
 def test_token_table_is_mean_and_std_over_seeds():
     def scores(acc_knn, miou_knn, acc_lr, miou_lr):
         return {'k-NN': dict(accuracy=acc_knn, miou=miou_knn), 'logistic': dict(accuracy=acc_lr, miou=miou_lr)}
