@@ -12,7 +12,8 @@ OUT/seed<s>/pretrain_<method>, OUT/seed<s>/random_init.pth, OUT/seed<s>/linear_<
 are kept (run the command again to resume). Outputs: OUT/results.md (mean ± std of mIoU and per-class
 IoU, the seeds' mIoU, each method's difference to the floor of the same seed, the run time),
 OUT/results.json, OUT/results.csv, OUT/results.png. ``--token-probe`` also measures every frozen backbone
-without the Segmenter head (k-NN and logistic regression on its tokens, about 20 s each; tools/token_probe.py)
+without the Segmenter head (k-NN and logistic regression on its tokens, and logistic regression on its
+tokens and their grid position; about 20 s each; tools/token_probe.py)
 and adds that table (OUT/seed<s>/tokens_<method>.json).
 """
 import argparse
@@ -33,7 +34,8 @@ def main(argv=None):
     parser.add_argument('--patch-size', type=int, default=None, help="the ViT's patch (default: configs' 16)")
     parser.add_argument('--workers', type=int, default=2, help='data loading processes per run')
     parser.add_argument('--token-probe', action='store_true',
-                        help='also k-NN / logistic regression on the frozen tokens (probe-independent)')
+                        help='also k-NN / logistic regression on the frozen tokens, alone and with their '
+                        'position (probe-independent)')
     args = parser.parse_args(argv)
     if args.pretrain_epochs < 3:
         parser.error('--pretrain-epochs must be at least 3 (2 warm-up epochs, then the cosine schedule)')

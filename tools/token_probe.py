@@ -8,7 +8,9 @@ demo's random-initialisation floor of that seed, :func:`s3pt_mm.utils.experiment
 is the demo ViT (4 layers x 192) frozen, fed the nuImages images resized to --size (width height, the demo
 probe's test size by default) with the probe's normalisation. Each token is labelled with the majority
 class of its patch; k-NN (cosine, k votes) and logistic regression fitted on the ``train`` split's tokens
-predict the ``val`` split's tokens (:mod:`s3pt_mm.evaluation.token_probe`). The tool also prints the
+predict the ``val`` split's tokens (:mod:`s3pt_mm.evaluation.token_probe`), and a third classifier, the
+logistic regression given each token's features and its one-hot row and column, measures what the tokens
+add to their position. The tool also prints the
 token-grid ceiling (the pixel mIoU of the perfect per-token classifier at that size and patch) and, as the
 first row, the same classifiers given only each token's row and column: what position alone predicts
 (road below, buildings above), which a backbone must beat to show class information of its own.

@@ -7,7 +7,7 @@ extracted backbone, no gradient, eval mode), fed the images resized to ``size`` 
 normalisation. Each token is labelled with its patch's majority class.
 """
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -20,8 +20,11 @@ MEAN = np.array([123.675, 116.28, 103.53], dtype=np.float32)  # the probe's (RGB
 STD = np.array([58.395, 57.12, 57.375], dtype=np.float32)
 #: (W, H) the demo probe resizes its test images to (configs/demo/segmenter-linear_vit-demo_synthetic-nuimages.py)
 PROBE_SIZE = (192, 96)
-#: the classifiers of :func:`probe_tokens` / :func:`probe_positions`, in the order they report
-CLASSIFIERS = ('k-NN', 'logistic')
+#: the classifiers of :func:`probe_tokens` / :func:`probe_positions`, in the order they report. ``logistic +
+#: position``: the logistic regression given each token's features and its one-hot row and column
+#: (:func:`position_features`), so what it gains over position alone is class information the tokens add
+#: to where they sit (for :func:`probe_positions`, whose features are the positions, it is ``logistic``).
+CLASSIFIERS = ('k-NN', 'logistic', 'logistic + position')
 
 
 def load_split(root: str, split: str, size: Sequence[int]) -> List[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -98,8 +101,9 @@ def probe_tokens(checkpoint: str, train, val, patch: int, num_classes: int,
     :data:`CLASSIFIERS` fitted on the tokens of ``train`` predicts those of ``val`` (items of
     :func:`load_split`); scores as :func:`.token_probe.token_scores`."""
     backbone = build_backbone(checkpoint, patch)
+    positions = (position_features(train, patch, num_classes)[0], position_features(val, patch, num_classes)[0])
     return _probe(*token_features(backbone, train, patch, num_classes),
-                  *token_features(backbone, val, patch, num_classes), num_classes, k)
+                  *token_features(backbone, val, patch, num_classes), num_classes, k, positions)
 
 
 def probe_positions(train, val, patch: int, num_classes: int, k: int = 20) -> Tuple[Dict[str, dict], List[int]]:
@@ -109,7 +113,14 @@ def probe_positions(train, val, patch: int, num_classes: int, k: int = 20) -> Tu
                   num_classes, k)
 
 
-def _probe(xtr, ytr, xva, yva, num_classes: int, k: int) -> Tuple[Dict[str, dict], List[int]]:
-    scores = {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes),
-              'logistic': token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes)}  # as CLASSIFIERS
+def _probe(xtr, ytr, xva, yva, num_classes: int, k: int,
+           positions: Optional[Tuple[np.ndarray, np.ndarray]] = None) -> Tuple[Dict[str, dict], List[int]]:
+    """``positions``: the (train, val) :func:`position_features` of the same tokens, appended to the
+    features for ``logistic + position``; None when the features are the positions."""
+    logistic = token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes)
+    if positions is not None:
+        with_position = token_scores(yva, logistic_predict(np.concatenate([xtr, positions[0]], 1), ytr,
+                                                           np.concatenate([xva, positions[1]], 1)), num_classes)
+    scores = {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes), 'logistic': logistic,
+              'logistic + position': logistic if positions is None else with_position}  # as CLASSIFIERS
     return scores, np.bincount(ytr, minlength=num_classes).tolist()

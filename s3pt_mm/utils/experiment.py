@@ -146,13 +146,16 @@ def token_probe(checkpoint: str, nuimages_root: str, path: str, patch_size: Opti
     """``{classifier: scores}`` (:func:`s3pt_mm.evaluation.frozen_tokens.probe_tokens`, at
     :data:`~s3pt_mm.evaluation.frozen_tokens.PROBE_SIZE`) of the frozen backbone of ``checkpoint``, fitted on
     the train split of ``nuimages_root`` and scored on its val split; kept in ``path`` (JSON), read back
-    when it exists."""
+    when it exists and holds every classifier of
+    :data:`~s3pt_mm.evaluation.frozen_tokens.CLASSIFIERS` (measured again otherwise)."""
     from s3pt_mm.evaluation.frozen_tokens import probe_tokens
     from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
     from .fileio import write_json_atomic
     if osp.isfile(path):
         with open(path) as f:
-            return json.load(f)
+            kept = json.load(f)
+        if all(clf in kept for clf in CLASSIFIERS):
+            return kept
     train, val = _token_splits(nuimages_root, PROBE_SIZE)
     scores, _ = probe_tokens(checkpoint, train, val, patch_size or 16, len(NUIMAGES_SEG_CLASSES))
     write_json_atomic(path, scores)
@@ -374,7 +377,8 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
                      f'{difference_table(differences[key], metric=metric)}')
     if with_tokens:
         text += (f'\n\nToken probe (no Segmenter head: each val token\'s patch-majority class predicted from the '
-                 f'frozen tokens by a cosine k-NN and a logistic regression fitted on the train tokens; '
+                 f'frozen tokens by a cosine k-NN and a logistic regression fitted on the train tokens, and by the '
+                 f'logistic regression given the tokens and their row and column; '
                  f'{PROBE_SIZE[0]}x{PROBE_SIZE[1]} input; %, mean ± std over seeds {seeds}):\n'
                  f'{token_table(methods, per_seed)}')
     write_text_atomic(osp.join(out, 'results.md'),

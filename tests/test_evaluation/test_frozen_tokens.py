@@ -32,3 +32,49 @@ def test_probe_positions_predicts_each_position_s_majority_class():
     assert np.isclose(knn['iou'][2], 100 / 2)  # class 2: one true positive, one false positive
     assert knn['iou'][1] == 100.0 and np.isclose(knn['iou'][0], 2 / 3 * 100)
     assert train_counts == [5, 8, 3]
+
+
+class _FakeBackbone:
+    """Stands for the frozen ViT: the tokens of each image of a batch are ``encode(its token labels)``
+    (C, h, w), the images taken in the order of ``labels``."""
+
+    def __init__(self, labels, encode):
+        self.labels, self.encode = labels, encode
+
+    def __call__(self, x):
+        import torch
+        batch, self.labels = self.labels[:len(x)], self.labels[len(x):]
+        return (torch.from_numpy(np.stack([self.encode(label) for label in batch])).float(),)
+
+
+def _probe_with(monkeypatch, train, val, encode):
+    from s3pt_mm.evaluation import frozen_tokens
+    labels = [np.asarray(tokens) for tokens in train + val]
+    monkeypatch.setattr(frozen_tokens, 'build_backbone', lambda checkpoint, patch: _FakeBackbone(labels, encode))
+    image = np.zeros((4, 4, 3), np.uint8)
+    items = [(image, *_item(tokens)[1:]) for tokens in train + val]
+    scores, _ = frozen_tokens.probe_tokens('unused', items[:len(train)], items[len(train):], patch=2,
+                                           num_classes=3, k=1)
+    return scores
+
+
+def test_logistic_with_position_adds_the_grid_position_to_the_token_features(monkeypatch):
+    """Row 0 is class 2 or 0 (which one, only the features can tell), row 1 is always class 1."""
+    train = [[[2, 2], [1, 1]], [[0, 0], [1, 1]]] * 3
+    val = [[[2, 2], [1, 1]], [[0, 0], [1, 1]]]
+    # constant features: no information, so the logistic regression predicts one class everywhere, and with
+    # the position appended it predicts what the position-only reference predicts
+    blind = _probe_with(monkeypatch, train, val, lambda label: np.zeros((4, 2, 2), np.float32))
+    assert list(blind) == list(CLASSIFIERS)
+    assert blind['logistic']['classes_predicted'] == 1
+    reference, _ = probe_positions([_item(t) for t in train], [_item(t) for t in val], patch=2, num_classes=3)
+    assert blind['logistic + position']['iou'] == reference['logistic']['iou']
+    assert reference['logistic + position'] == reference['logistic']  # the positions are the features there
+    # features that tell 2 from 0 but not row 0 from row 1 (both 1 and 2 map to one feature): only together
+    # with the position are all three classes separated
+
+    def encode(label):
+        return np.stack([np.isin(label, (1, 2)).astype(np.float32), (label == 0).astype(np.float32)])
+    partial = _probe_with(monkeypatch, train, val, encode)
+    assert partial['logistic']['accuracy'] < 100.0
+    assert partial['logistic + position']['accuracy'] == 100.0

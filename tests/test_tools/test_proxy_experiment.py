@@ -85,7 +85,7 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
     direct, _ = probe_tokens(str(out / 'seed0' / 'random_init.pth'), load_split(nuimages, 'train', (192, 96)),
                           load_split(nuimages, 'val', (192, 96)), 16, len(NUIMAGES_SEG_CLASSES))
     kept = saved['runs']['random init'][0]['tokens']
-    for clf in ('k-NN', 'logistic'):
+    for clf in ('k-NN', 'logistic', 'logistic + position'):
         assert math.isclose(kept[clf]['accuracy'], direct[clf]['accuracy'], abs_tol=1e-9)
         assert math.isclose(kept[clf]['miou'], direct[clf]['miou'], abs_tol=1e-9)
     knn = [saved['runs']['random init'][i]['tokens']['k-NN']['accuracy'] for i in range(len(SEEDS))]

@@ -29,7 +29,7 @@ def test_token_probe_tool_measures_the_random_floor(synthetic_data_root, tmp_pat
     report = json.loads((out / 'token_probe.json').read_text())
     assert 0 < report['ceiling_miou'] <= 100 and report['size'] == [96, 48]
     scores = report['backbones']['random init (seed 0)']
-    assert set(scores) == {'k-NN', 'logistic'}
+    assert set(scores) == {'k-NN', 'logistic', 'logistic + position'}
     assert set(report['backbones']) == {'position only (no backbone)', 'random init (seed 0)'}
     for classifier in scores.values():
         assert 0 < classifier['accuracy'] <= 100 and classifier['classes_predicted'] >= 1

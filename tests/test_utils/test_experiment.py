@@ -74,12 +74,17 @@ def test_the_mean_over_the_val_classes_has_the_same_terms_in_every_row():
 
 
 def test_token_table_is_mean_and_std_over_seeds():
-    def scores(acc_knn, miou_knn, acc_lr, miou_lr):
-        return {'k-NN': dict(accuracy=acc_knn, miou=miou_knn), 'logistic': dict(accuracy=acc_lr, miou=miou_lr)}
-    per_seed = [dict(tokens=dict(random=scores(60.0, 10.0, 62.0, 11.0), cribo=scores(70.0, 14.0, 71.0, 15.0))),
-                dict(tokens=dict(random=scores(64.0, 12.0, 62.0, 13.0), cribo=scores(70.0, 16.0, 75.0, 15.0)))]
+    def scores(acc_knn, miou_knn, acc_lr, miou_lr, acc_pos, miou_pos):
+        return {'k-NN': dict(accuracy=acc_knn, miou=miou_knn), 'logistic': dict(accuracy=acc_lr, miou=miou_lr),
+                'logistic + position': dict(accuracy=acc_pos, miou=miou_pos)}
+    per_seed = [dict(tokens=dict(random=scores(60.0, 10.0, 62.0, 11.0, 70.0, 14.0),
+                                 cribo=scores(70.0, 14.0, 71.0, 15.0, 72.0, 15.0))),
+                dict(tokens=dict(random=scores(64.0, 12.0, 62.0, 13.0, 72.0, 16.0),
+                                 cribo=scores(70.0, 16.0, 75.0, 15.0, 72.0, 17.0)))]
     table = token_table(['random', 'cribo'], per_seed).splitlines()
     assert table[0] == ('| backbone | seeds | k-NN token acc | k-NN token mIoU | logistic token acc | '
-                        'logistic token mIoU |')
-    assert table[2] == '| random init | 2 | 62.00 ± 2.83 | 11.00 ± 1.41 | 62.00 ± 0.00 | 12.00 ± 1.41 |'
-    assert table[3] == '| CrIBo | 2 | 70.00 ± 0.00 | 15.00 ± 1.41 | 73.00 ± 2.83 | 15.00 ± 0.00 |'
+                        'logistic token mIoU | logistic + position token acc | logistic + position token mIoU |')
+    assert table[2] == ('| random init | 2 | 62.00 ± 2.83 | 11.00 ± 1.41 | 62.00 ± 0.00 | 12.00 ± 1.41 | '
+                        '71.00 ± 1.41 | 15.00 ± 1.41 |')
+    assert table[3] == ('| CrIBo | 2 | 70.00 ± 0.00 | 15.00 ± 1.41 | 73.00 ± 2.83 | 15.00 ± 0.00 | '
+                        '72.00 ± 0.00 | 16.00 ± 1.41 |')
