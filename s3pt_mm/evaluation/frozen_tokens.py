@@ -118,9 +118,9 @@ def _probe(xtr, ytr, xva, yva, num_classes: int, k: int,
     """``positions``: the (train, val) :func:`position_features` of the same tokens, appended to the
     features for ``logistic + position``; None when the features are the positions."""
     logistic = token_scores(yva, logistic_predict(xtr, ytr, xva), num_classes)
-    if positions is not None:
-        with_position = token_scores(yva, logistic_predict(np.concatenate([xtr, positions[0]], 1), ytr,
-                                                           np.concatenate([xva, positions[1]], 1)), num_classes)
+    with_position = logistic if positions is None else token_scores(
+        yva, logistic_predict(np.concatenate([xtr, positions[0]], 1), ytr, np.concatenate([xva, positions[1]], 1)),
+        num_classes)
     scores = {'k-NN': token_scores(yva, knn_predict(xtr, ytr, xva, k), num_classes), 'logistic': logistic,
-              'logistic + position': logistic if positions is None else with_position}  # as CLASSIFIERS
+              'logistic + position': with_position}  # as CLASSIFIERS
     return scores, np.bincount(ytr, minlength=num_classes).tolist()
