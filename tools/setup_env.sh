@@ -43,6 +43,18 @@ fi
 
 step "venv"
 command -v "$PYTHON_BIN" >/dev/null || { echo "[setup_env] $PYTHON_BIN not found (set S3PT_PYTHON)" >&2; false; }
+# A fresh venv holds ~7.7 GB (the CUDA torch build is most of it); pip fails half-way with "No space left on
+# device" otherwise, so check before the first install rather than after.
+NEED_GB="${S3PT_MIN_FREE_GB:-9}"
+if ! { [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c "import torch" 2>/dev/null; }; then
+    mkdir -p "$VENV"
+    FREE_GB="$(df -Pk "$VENV" | awk 'NR==2 {print int($4 / 1048576)}')"
+    if (( FREE_GB < NEED_GB )); then
+        echo "[setup_env] $VENV needs about $NEED_GB GB free for torch and the OpenMMLab stack; its filesystem" \
+             "has $FREE_GB GB (free some space, or set S3PT_MIN_FREE_GB if you know better)" >&2
+        false
+    fi
+fi
 [[ -x "$VENV/bin/python" ]] || "$PYTHON_BIN" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 CONSTRAINTS=(-c "$ROOT/requirements/constraints.txt")
