@@ -1,10 +1,11 @@
 """The whole method on built-in synthetic driving data (called by tools/demo.sh).
 
     python tools/demo.py [--methods s3pt dino cribo] [--out work_dirs/demo] [--data data/demo]
-                         [--pretrain-epochs 40] [--seg-iters 600] [--scenes 10] [--samples-per-scene 4]
+                         [--pretrain-epochs 40] [--seg-iters 600] [--scenes 10] [--samples-per-scene 8]
                          [--seeds 0 1 2] [--workers 2]
 
-Steps (each prints its progress; a finished step or run is skipped when the command is run again):
+Steps (each prints its progress; a finished step or run is skipped when the command is run again, and a
+--data or --out made with other settings is refused rather than reused):
   1. synthetic nuScenes + nuImages data (tools/make_synthetic_data.py)
   2. camera infos + IP-Basic depth maps from the LiDAR (tools/create_data.py nuscenes)
   3. nuImages semantic labels (tools/dataset_converters/nuimages_seg.py)
@@ -19,9 +20,39 @@ Steps (each prints its progress; a finished step or run is skipped when the comm
      linear probes' predictions next to the ground truth (Figure 6)
 """
 import argparse
+import json
+import os
 import os.path as osp
 
 from s3pt_mm.utils.experiment import NAMES, ROOT, Progress, run_seeds, run_tool, write_report
+
+
+def _check_reuse(parser, args):
+    """Stop before a finished step is reused with other settings: data made with another size under
+    ``--data`` (an older default, say), or runs in ``--out`` made on other data. The first run records its
+    data in ``<out>/demo_data.json``."""
+    config_file = osp.join(args.data, 'synthetic_config.json')
+    wanted = dict(num_scenes=args.scenes, samples_per_scene=args.samples_per_scene)
+    if osp.isfile(config_file):
+        with open(config_file) as f:
+            config = json.load(f)
+        found = {key: config.get(key) for key in wanted}
+        if found != wanted:
+            parser.error(f'{config_file}: the data there was made with {found}, not the {wanted} asked for; '
+                         'give another --data (and --out), or remove it')
+    record_file = osp.join(args.out, 'demo_data.json')
+    record = dict(data=osp.abspath(args.data), **wanted)
+    if osp.isfile(record_file):
+        with open(record_file) as f:
+            recorded = json.load(f)
+        if recorded != record:
+            parser.error(f'{record_file}: the runs in {args.out} were made on {recorded}, not on {record}; '
+                         'give another --out, or remove it')
+    else:
+        os.makedirs(args.out, exist_ok=True)
+        with open(record_file + '.tmp', 'w') as f:
+            json.dump(record, f, indent=2)
+        os.replace(record_file + '.tmp', record_file)
 
 
 def main(argv=None):
@@ -30,7 +61,7 @@ def main(argv=None):
     parser.add_argument('--data', default=osp.join(ROOT, 'data', 'demo'))
     parser.add_argument('--out', default=osp.join(ROOT, 'work_dirs', 'demo'))
     parser.add_argument('--scenes', type=int, default=10)
-    parser.add_argument('--samples-per-scene', type=int, default=4)
+    parser.add_argument('--samples-per-scene', type=int, default=8)
     parser.add_argument('--pretrain-epochs', type=int, default=40)
     parser.add_argument('--seg-iters', type=int, default=600)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0, 1, 2],
@@ -42,6 +73,7 @@ def main(argv=None):
     progress = Progress(5 + len(args.seeds), 'demo')
     nuscenes, nuimages = osp.join(args.data, 'nuscenes'), osp.join(args.data, 'nuimages')
 
+    _check_reuse(parser, args)
     progress.step(f'synthetic driving data ({args.scenes} scenes x {args.samples_per_scene} samples x 6 '
                   f'cameras) -> {args.data}')
     if osp.isfile(osp.join(args.data, 'synthetic_config.json')):

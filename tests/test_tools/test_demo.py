@@ -100,3 +100,24 @@ def test_demo_runs_every_step_and_resumes(tmp_path):
 def test_demo_rejects_too_short_schedules(tmp_path):
     result = run_tool('tools/demo.py', '--out', str(tmp_path), '--pretrain-epochs', '2', check=False)
     assert result.returncode != 0 and '--pretrain-epochs must be at least 3' in result.stderr
+
+
+def test_demo_refuses_data_or_runs_made_with_other_settings(tmp_path):
+    """An older default's data root or work dir is an error naming the file, not silently reused."""
+    import json
+    data, out = tmp_path / 'data', tmp_path / 'out'
+    data.mkdir()
+    (data / 'synthetic_config.json').write_text(json.dumps(dict(seed=0, num_scenes=10, samples_per_scene=4)))
+    result = run_tool('tools/demo.py', '--data', str(data), '--out', str(out), check=False)
+    assert result.returncode != 0
+    assert f'{data / "synthetic_config.json"}: the data there was made with' in result.stderr
+    assert "'samples_per_scene': 4" in result.stderr and "'samples_per_scene': 8" in result.stderr
+    assert not (out / 'demo_data.json').exists()  # nothing recorded for a refused run
+
+    out.mkdir()
+    recorded = dict(data=str(tmp_path / 'other'), num_scenes=10, samples_per_scene=8)
+    (out / 'demo_data.json').write_text(json.dumps(recorded))
+    result = run_tool('tools/demo.py', '--data', str(tmp_path / 'fresh'), '--out', str(out), '--pretrain-epochs',
+                      '3', check=False)
+    assert result.returncode != 0 and f'{out / "demo_data.json"}: the runs in {out} were made on' in result.stderr
+    assert not (tmp_path / 'fresh').exists()  # refused before any step ran
