@@ -20,6 +20,7 @@ Steps (each prints its progress; a finished step or run is skipped when the comm
      linear probes' predictions next to the ground truth (Figure 6)
 """
 import argparse
+import glob
 import json
 import os
 import os.path as osp
@@ -39,7 +40,7 @@ def _check_reuse(parser, args):
         found = {key: config.get(key) for key in wanted}
         if found != wanted:
             parser.error(f'{config_file}: the data there was made with {found}, not the {wanted} asked for; '
-                         'give another --data (and --out), or remove it')
+                         f'give another --data and --out, or remove {args.data} and {args.out}')
     record_file = osp.join(args.out, 'demo_data.json')
     record = dict(data=osp.abspath(args.data), **wanted)
     if osp.isfile(record_file):
@@ -49,6 +50,9 @@ def _check_reuse(parser, args):
             parser.error(f'{record_file}: the runs in {args.out} were made on {recorded}, not on {record}; '
                          'give another --out, or remove it')
     else:
+        if glob.glob(osp.join(args.out, 'seed*')):
+            parser.error(f'{args.out} holds runs but no {osp.basename(record_file)} that says what data they '
+                         'were made on (a demo from before it was written); give another --out, or remove it')
         os.makedirs(args.out, exist_ok=True)
         with open(record_file + '.tmp', 'w') as f:
             json.dump(record, f, indent=2)

@@ -121,3 +121,8 @@ def test_demo_refuses_data_or_runs_made_with_other_settings(tmp_path):
                       '3', check=False)
     assert result.returncode != 0 and f'{out / "demo_data.json"}: the runs in {out} were made on' in result.stderr
     assert not (tmp_path / 'fresh').exists()  # refused before any step ran
+
+    (out / 'demo_data.json').unlink()  # runs from a demo that did not record its data yet
+    (out / 'seed0').mkdir()
+    result = run_tool('tools/demo.py', '--data', str(tmp_path / 'fresh'), '--out', str(out), check=False)
+    assert result.returncode != 0 and f'{out} holds runs but no demo_data.json' in result.stderr
