@@ -22,25 +22,24 @@ Steps (each prints its progress; a finished step or run is skipped when the comm
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 
+from s3pt_mm.synthetic.generate import CONFIG_FILE, load_config
 from s3pt_mm.utils.experiment import NAMES, ROOT, Progress, run_seeds, run_tool, write_report
+from s3pt_mm.utils.fileio import write_json_atomic
 
 
 def _check_reuse(parser, args):
     """Stop before a finished step is reused with other settings: data made with another size under
     ``--data`` (an older default, say), or runs in ``--out`` made on other data. The first run records its
     data in ``<out>/demo_data.json``."""
-    config_file = osp.join(args.data, 'synthetic_config.json')
     wanted = dict(num_scenes=args.scenes, samples_per_scene=args.samples_per_scene)
-    if osp.isfile(config_file):
-        with open(config_file) as f:
-            config = json.load(f)
-        found = {key: config.get(key) for key in wanted}
+    if osp.isfile(osp.join(args.data, CONFIG_FILE)):
+        config = load_config(args.data)
+        found = {key: getattr(config, key) for key in wanted}
         if found != wanted:
-            parser.error(f'{config_file}: the data there was made with {found}, not the {wanted} asked for; '
-                         f'give another --data and --out, or remove {args.data} and {args.out}')
+            parser.error(f'{osp.join(args.data, CONFIG_FILE)}: the data there was made with {found}, not the '
+                         f'{wanted} asked for; give another --data and --out, or remove {args.data} and {args.out}')
     record_file = osp.join(args.out, 'demo_data.json')
     record = dict(data=osp.abspath(args.data), **wanted)
     if osp.isfile(record_file):
@@ -49,14 +48,11 @@ def _check_reuse(parser, args):
         if recorded != record:
             parser.error(f'{record_file}: the runs in {args.out} were made on {recorded}, not on {record}; '
                          'give another --out, or remove it')
+    elif glob.glob(osp.join(args.out, 'seed*')):
+        parser.error(f'{args.out} holds runs but no {osp.basename(record_file)} that says what data they '
+                     'were made on (a demo from before it was written); give another --out, or remove it')
     else:
-        if glob.glob(osp.join(args.out, 'seed*')):
-            parser.error(f'{args.out} holds runs but no {osp.basename(record_file)} that says what data they '
-                         'were made on (a demo from before it was written); give another --out, or remove it')
-        os.makedirs(args.out, exist_ok=True)
-        with open(record_file + '.tmp', 'w') as f:
-            json.dump(record, f, indent=2)
-        os.replace(record_file + '.tmp', record_file)
+        write_json_atomic(record_file, record)
 
 
 def main(argv=None):
@@ -80,7 +76,7 @@ def main(argv=None):
     _check_reuse(parser, args)
     progress.step(f'synthetic driving data ({args.scenes} scenes x {args.samples_per_scene} samples x 6 '
                   f'cameras) -> {args.data}')
-    if osp.isfile(osp.join(args.data, 'synthetic_config.json')):
+    if osp.isfile(osp.join(args.data, CONFIG_FILE)):
         print('already there')
     else:
         run_tool('tools/make_synthetic_data.py', args.data, '--scenes', str(args.scenes),

@@ -104,10 +104,14 @@ def test_demo_rejects_too_short_schedules(tmp_path):
 
 def test_demo_refuses_data_or_runs_made_with_other_settings(tmp_path):
     """An older default's data root or work dir is an error naming the file, not silently reused."""
+    import dataclasses
     import json
+
+    from s3pt_mm.synthetic import SyntheticConfig
     data, out = tmp_path / 'data', tmp_path / 'out'
-    data.mkdir()
-    (data / 'synthetic_config.json').write_text(json.dumps(dict(seed=0, num_scenes=10, samples_per_scene=4)))
+    data.mkdir()  # the config file a generator run with the previous default (4 samples per scene) writes
+    config = dataclasses.asdict(SyntheticConfig(seed=0, num_scenes=10, samples_per_scene=4))
+    (data / 'synthetic_config.json').write_text(json.dumps(config))
     result = run_tool('tools/demo.py', '--data', str(data), '--out', str(out), check=False)
     assert result.returncode != 0
     assert f'{data / "synthetic_config.json"}: the data there was made with' in result.stderr
