@@ -83,7 +83,8 @@ def main(argv=None):
                  '--samples-per-scene', str(args.samples_per_scene))
 
     progress.step('LiDAR -> camera depth maps completed with IP-Basic, pre-training infos')
-    run_tool('tools/create_data.py', 'nuscenes', '--root-path', nuscenes, '--version', 'v1.0-mini',
+    run_tool('tools/create_data.py', 'nuscenes', '--root-path', nuscenes, '--version',
+             load_config(args.data).nuscenes_version,
              '--workers', str(args.workers))
 
     progress.step('nuImages semantic segmentation labels')

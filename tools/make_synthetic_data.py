@@ -4,7 +4,8 @@
                                         [--image-size H W] [--lidar-azimuth-step DEG] [--overwrite]
                                         [--preview PNG|JPG]
 
-Writes ``OUT_DIR/nuscenes`` (``NuScenes(version='v1.0-mini', dataroot=OUT_DIR/nuscenes)``) and
+Writes ``OUT_DIR/nuscenes`` (``NuScenes(version='v1.0-mini', dataroot=OUT_DIR/nuscenes)``; beyond 10
+scenes ``version='v1.0-trainval'``, named after scenes of the official train / val splits) and
 ``OUT_DIR/nuimages`` (``NuImages(version='v1.0-mini' | 'v1.0-train' | 'v1.0-val', ...)``). The output
 appears atomically once complete; an existing non-empty OUT_DIR is only replaced with --overwrite.
 --preview writes a picture of the first key frame of up to four scenes (front-left, front and
@@ -37,7 +38,8 @@ def parse_args(argv=None):
     parser.add_argument('out_dir', help='output directory (gets nuscenes/ and nuimages/)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
     parser.add_argument('--scenes', type=int, default=2,
-                        help='nuScenes scenes and nuImages logs, 1..10 (default: 2; scene 2 is mini_val)')
+                        help='nuScenes scenes and nuImages logs, 1..64 (default: 2): up to 10 a v1.0-mini '
+                        'dataset (scene 2 is mini_val), more a v1.0-trainval one (scenes 2, 7, 12, ... are val)')
     parser.add_argument('--samples-per-scene', type=int, default=3, help='keyframes per scene (default: 3)')
     parser.add_argument('--image-size', type=int, nargs=2, metavar=('H', 'W'), default=(180, 320),
                         help='camera image height and width in pixels (default: 180 320; real: 900 1600)')

@@ -1,9 +1,10 @@
-"""Synthetic driving scenes written in the genuine nuScenes (v1.0-mini) and nuImages formats.
+"""Synthetic driving scenes written in the genuine nuScenes (v1.0-mini / v1.0-trainval) and nuImages formats.
 
 Real datasets cannot be downloaded in CI, so demos and tests use small procedurally generated ones that
 the official devkits (``nuscenes.NuScenes``, ``nuimages.NuImages``, the detection evaluation) load
-unchanged. The generator needs numpy, OpenCV, pycocotools and tqdm only: no OpenMMLab package and no
-torch (``tests/test_synthetic/test_import_isolation.py``). Modules, one job each:
+unchanged. The generator needs numpy, OpenCV, pycocotools and tqdm (and, beyond 10 scenes, the scene
+names of the nuScenes devkit's split lists) only: no OpenMMLab package and no torch
+(``tests/test_synthetic/test_import_isolation.py``). Modules, one job each:
 
 * :mod:`.world` - procedural road scene with moving objects (:mod:`.object_models`: their part models);
 * :mod:`.raycast` - vectorised ray casting; :mod:`.materials` - surface colours and reflectivity;

@@ -3,6 +3,7 @@
 Output layout::
 
     OUT_DIR/nuscenes/            dataroot for NuScenes(version='v1.0-mini', dataroot=...)
+                                 ('v1.0-trainval' beyond 10 scenes)
     OUT_DIR/nuimages/            dataroot for NuImages(version='v1.0-mini' | 'v1.0-train' | 'v1.0-val', ...)
     OUT_DIR/synthetic_config.json  the SyntheticConfig that produced it
 
@@ -38,8 +39,9 @@ def generate_synthetic_dataset(out_dir, seed: int = 0, num_scenes: int = 2, samp
 
     :param out_dir: output directory; must not exist or be empty unless ``overwrite``.
     :param seed: random seed of the worlds, calibrations, log names and tokens.
-    :param num_scenes: nuScenes scenes (1..10, named after the v1.0-mini scenes; scene 2 is in
-        ``mini_val``) and nuImages logs.
+    :param num_scenes: nuScenes scenes and nuImages logs, 1..64: up to 10 a ``v1.0-mini`` dataset (scene 2
+        is in ``mini_val``), more a ``v1.0-trainval`` one (scenes 2, 7, 12, ... in ``val``); see
+        :func:`~.plan.nuscenes_scene_names`.
     :param samples_per_scene: keyframes per scene (0.5 s apart); nuImages logs get six times as many
         single-camera samples.
     :param image_size: (height, width) of all camera images in pixels.
@@ -55,7 +57,7 @@ def generate_synthetic_dataset(out_dir, seed: int = 0, num_scenes: int = 2, samp
         nuscenes_plans, nuimages_plans = plan_nuscenes(config), plan_nuimages(config)
         total = sum(len(p.times) for p in nuscenes_plans + nuimages_plans)
         with tqdm(total=total, disable=not progress, unit='sample', desc='synthetic data') as bar:
-            write_nuscenes(tmp / 'nuscenes', nuscenes_plans, seed, bar.update)
+            write_nuscenes(tmp / 'nuscenes', nuscenes_plans, seed, config.nuscenes_version, bar.update)
             write_nuimages(tmp / 'nuimages', nuimages_plans, seed, bar.update)
         with open(tmp / CONFIG_FILE, 'w') as f:
             json.dump(dataclasses.asdict(config), f, indent=2)

@@ -2,11 +2,13 @@
 
 Layout under ``root`` (the ``dataroot`` of ``nuscenes.NuScenes``)::
 
-    v1.0-mini/<table>.json       attribute, calibrated_sensor, category, ego_pose, instance, log, map,
+    <version>/<table>.json       attribute, calibrated_sensor, category, ego_pose, instance, log, map,
                                  sample, sample_annotation, sample_data, scene, sensor, visibility
     samples/CAM_*/<log>__CAM_*__<timestamp>.jpg
     samples/LIDAR_TOP/<log>__LIDAR_TOP__<timestamp>.pcd.bin
     maps/<map token>.png         drivable-area mask per location, 0.1 m per pixel, global frame
+
+where ``<version>`` is ``v1.0-mini`` or ``v1.0-trainval`` (:attr:`~.plan.SyntheticConfig.nuscenes_version`).
 
 Conventions as in nuScenes: timestamps in microseconds; ego poses and annotations in the global frame
 (annotation ``translation`` is the box centre, ``size`` is (w, l, h), ``rotation`` a [w, x, y, z]
@@ -33,7 +35,6 @@ from .tables import make_token, write_table
 from .taxonomy import LIDAR_CHANNEL, NUSCENES_ATTRIBUTES, NUSCENES_CATEGORIES, VISIBILITY_LEVELS
 from .world import ROAD_HALF_WIDTH, ROAD_X_RANGE
 
-VERSION = 'v1.0-mini'
 MAP_RESOLUTION = 0.1  # metres per map pixel, the devkit's native map resolution.
 
 
@@ -180,8 +181,9 @@ def _write_scene(root: Path, tables: _Tables, plan: ScenePlan, tick: Callable[[]
         'description': _describe(plan)})
 
 
-def write_nuscenes(root: Path, plans: List[ScenePlan], seed: int, tick: Callable[[], None] = lambda: None) -> None:
-    """Render and write all ``plans`` as a nuScenes ``v1.0-mini`` dataset under ``root``.
+def write_nuscenes(root: Path, plans: List[ScenePlan], seed: int, version: str,
+                   tick: Callable[[], None] = lambda: None) -> None:
+    """Render and write all ``plans`` as a nuScenes dataset of ``version`` (its tables in ``root/version``).
 
     ``tick`` is called once per written sample (6 images and a LiDAR sweep).
     """
@@ -199,4 +201,4 @@ def write_nuscenes(root: Path, plans: List[ScenePlan], seed: int, tick: Callable
             'token': map_token, 'category': 'semantic_prior', 'filename': filename,
             'log_tokens': [tables.token('log', p.index) for p in location_plans]})
     for name, records in sorted(tables.rows.items()):
-        write_table(root / VERSION, name, records)
+        write_table(root / version, name, records)

@@ -1,7 +1,12 @@
 """What to generate: the configuration and, per scene (nuScenes) or log (nuImages), its world and rig.
 
-Every scene draws from its own random stream ``(seed, dataset, index)``, so a scene does not change
-when more scenes are requested, and two datasets with the same configuration are identical.
+Every scene draws from its own random stream ``(seed, dataset, index)``, so a scene's world does not
+change when more scenes are requested, and two datasets with the same configuration are identical.
+
+Up to 10 scenes are a ``v1.0-mini`` dataset named after the mini scenes. More scenes (up to
+:data:`MAX_SCENES`) are a ``v1.0-trainval`` dataset named after scenes of the official train and val
+splits (``nuscenes.utils.splits``; every fifth scene, from the second on, is a val scene), so that the
+devkit's ``create_splits_scenes`` and every converter split it as they split the real dataset.
 """
 import datetime
 from dataclasses import dataclass
@@ -20,6 +25,11 @@ SAMPLE_INTERVAL = 0.5
 #: a map without overlapping; the first road origin is at (SCENE_SPACING / 2, SCENE_SPACING / 2).
 SCENE_SPACING = 400.0
 NUSCENES, NUIMAGES = 'nuscenes', 'nuimages'
+#: At most this many scenes: the scenes of a location share one drivable-area map (0.1 m per pixel, the
+#: devkit's resolution) of 4000 x 4000 pixels per scene, so 64 scenes make maps of 256 Mpx per location.
+MAX_SCENES = 64
+#: In a v1.0-trainval dataset, scene ``index`` is a val scene when ``index % VAL_EVERY == 1``.
+VAL_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -39,9 +49,9 @@ class SyntheticConfig:
     objects_per_scene: int = 24
 
     def __post_init__(self):
-        if not 1 <= self.num_scenes <= len(MINI_SCENES):
-            raise ValueError(f'num_scenes must be in [1, {len(MINI_SCENES)}] (the v1.0-mini scene names), '
-                             f'got {self.num_scenes}')
+        if not 1 <= self.num_scenes <= MAX_SCENES:
+            raise ValueError(f'num_scenes must be in [1, {MAX_SCENES}] (1..{len(MINI_SCENES)}: v1.0-mini; more: '
+                             f'v1.0-trainval; each scene adds 16 Mpx of map), got {self.num_scenes}')
         if self.samples_per_scene < 1:
             raise ValueError(f'samples_per_scene must be >= 1, got {self.samples_per_scene}')
         if min(self.image_size) < 8:
@@ -50,6 +60,12 @@ class SyntheticConfig:
             raise ValueError(f'lidar_azimuth_step must be in [0.05, 10] degrees, got {self.lidar_azimuth_step}')
         if self.objects_per_scene < 0:
             raise ValueError(f'objects_per_scene must be >= 0, got {self.objects_per_scene}')
+
+    @property
+    def nuscenes_version(self) -> str:
+        """``'v1.0-mini'`` for up to 10 scenes, else ``'v1.0-trainval'`` (the version folder and the
+        ``--version`` of ``tools/create_data.py``)."""
+        return 'v1.0-mini' if self.num_scenes <= len(MINI_SCENES) else 'v1.0-trainval'
 
 
 @dataclass(frozen=True)
@@ -105,11 +121,25 @@ def _plan(config: SyntheticConfig, dataset: str, index: int, location: str, map_
                      world, cameras, lidar)
 
 
+def nuscenes_scene_names(num_scenes: int) -> List[Tuple[str, str]]:
+    """(scene name, location) of each scene: the v1.0-mini scenes (:data:`~.taxonomy.MINI_SCENES`) for up
+    to 10 scenes; else, in order, names of the official ``val`` split for the scenes whose index is
+    1 modulo :data:`VAL_EVERY` and of the ``train`` split for the others, the locations cycling through
+    :data:`~.taxonomy.LOCATIONS`."""
+    if num_scenes <= len(MINI_SCENES):
+        return MINI_SCENES[:num_scenes]
+    from nuscenes.utils.splits import train, val  # the devkit's split lists (imported only here)
+    train_names, val_names = iter(train), iter(val)
+    return [(next(val_names) if index % VAL_EVERY == 1 else next(train_names), LOCATIONS[index % len(LOCATIONS)])
+            for index in range(num_scenes)]
+
+
 def plan_nuscenes(config: SyntheticConfig) -> List[ScenePlan]:
-    """The nuScenes scenes, named after the v1.0-mini scenes (see :data:`~.taxonomy.MINI_SCENES`)."""
-    plans = []
-    for index, (name, location) in enumerate(MINI_SCENES[:config.num_scenes]):
-        slot = sum(loc == location for _, loc in MINI_SCENES[:index])
+    """The nuScenes scenes, named by :func:`nuscenes_scene_names`; the scenes of one location sit side by
+    side on its map."""
+    plans, scenes = [], nuscenes_scene_names(config.num_scenes)
+    for index, (name, location) in enumerate(scenes):
+        slot = sum(loc == location for _, loc in scenes[:index])
         plans.append(_plan(config, NUSCENES, index, location, slot, config.samples_per_scene, name))
     return plans
 

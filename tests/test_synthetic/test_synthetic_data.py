@@ -282,3 +282,31 @@ def test_failed_generation_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match='disk full'):
         synthetic.generate_synthetic_dataset(tmp_path / 'out', **TINY)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_more_than_ten_scenes_are_a_trainval_dataset_split_like_the_real_one(tmp_path):
+    """Beyond the 10 mini scenes the generator writes v1.0-trainval, named after official train / val scenes:
+    the devkit loads it and the pre-training converter splits it by the devkit's own split lists."""
+    from nuscenes.utils.splits import create_splits_scenes
+
+    from s3pt_mm.converters.nuscenes_pretrain import build_jobs
+    config = synthetic.generate_synthetic_dataset(tmp_path / 'data', **dict(TINY, num_scenes=12, samples_per_scene=1,
+                                                                            objects_per_scene=1))
+    assert config.nuscenes_version == 'v1.0-trainval'
+    assert sorted(p.name for p in (tmp_path / 'data/nuscenes').iterdir()) == ['maps', 'samples', 'v1.0-trainval']
+    nusc = NuScenes(version='v1.0-trainval', dataroot=str(tmp_path / 'data/nuscenes'), verbose=False)
+    names = [scene['name'] for scene in nusc.scene]
+    splits = create_splits_scenes()
+    assert len(set(names)) == 12
+    assert [name for name in names if name in splits['val']] == [names[1], names[6], names[11]]
+    assert all(name in splits['train'] for i, name in enumerate(names) if i not in (1, 6, 11))
+    # Every location has a map whose logs are exactly its scenes' logs.
+    logs_by_map = sorted(sorted(m['log_tokens']) for m in nusc.map)
+    assert logs_by_map == sorted(sorted(log['token'] for log in nusc.log if log['location'] == location)
+                                 for location in {log['location'] for log in nusc.log})
+    jobs = build_jobs(nusc, 'v1.0-trainval', str(tmp_path / 'out'), 1)
+    assert [job['split'] for job in jobs].count('val') == 3 * 6 and len(jobs) == 12 * 6
+    # Up to 10 scenes stay a v1.0-mini dataset; past the map budget the error names the limit.
+    assert synthetic.SyntheticConfig(num_scenes=10).nuscenes_version == 'v1.0-mini'
+    with pytest.raises(ValueError, match=r'num_scenes must be in \[1, 64\].*got 65'):
+        synthetic.SyntheticConfig(num_scenes=65)
