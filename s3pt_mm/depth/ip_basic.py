@@ -23,7 +23,10 @@ non-zero only:
   read with ``radius`` rows of real context around each run, all runs stacked into one array for a
   single OpenCV call. A row's result only depends on rows within the radius, so it is the same as on the
   full frame; the only global input, the value range that OpenCV's float bilateral filter scales its
-  lookup table by, is checked to be the same, else the filter runs on the whole band.
+  lookup table by, is checked to be the same, else the filter runs on the whole band;
+* the inversion of the input and the multiscale variant's depth bins touch only the input's non-zero
+  pixels (:func:`_points`), and the intermediate maps live in per-thread buffers kept between calls
+  (:func:`_scratch`), written in place, the last stages directly in the output's band.
 """
 import threading
 
@@ -87,14 +90,15 @@ def _validated(depth_map, max_depth, blur_type):
 _SCRATCH = threading.local()
 
 
-def _scratch(shape):
-    """A float32 work array of ``shape``, kept between calls (per thread): a fresh array of a frame's
-    size costs a page fault per 4 KiB on first use, a good part of the run time."""
-    buffer = getattr(_SCRATCH, 'buffer', None)
+def _scratch(shape, slot=0):
+    """Float32 work array number ``slot`` of ``shape``, kept between calls (per thread): a fresh array of
+    a frame's size costs a page fault per 4 KiB on first use, a good part of the run time. Never returned
+    to the caller."""
+    buffers = _SCRATCH.__dict__.setdefault('buffers', {})
     size = shape[0] * shape[1]
-    if buffer is None or buffer.size < size:
-        buffer = _SCRATCH.buffer = np.empty(size, np.float32)
-    return buffer[:size].reshape(shape)
+    if slot not in buffers or buffers[slot].size < size:
+        buffers[slot] = np.empty(size, np.float32)
+    return buffers[slot][:size].reshape(shape)
 
 
 def _row_band(depth_map, margin, from_top):
@@ -141,11 +145,12 @@ def _banded(op, image, radius, rows=None, same_range=False, dst=None):
     if same_range and (context.min() != image.min() or context.max() != image.max()):
         return op(image, dst)
     result = op(context, None)
-    dst.fill(0)
-    offset = 0
+    offset, done = 0, 0
     for start, stop, low, high in zip(starts, stops, lows, highs):
+        dst[done:start] = 0
         dst[start:stop] = result[offset + start - low:offset + stop - low]
-        offset += high - low
+        offset, done = offset + high - low, stop
+    dst[done:] = 0
     return dst
 
 
@@ -178,6 +183,15 @@ def _invert(depths, max_depth):
     """``max_depth - d`` on valid pixels, in place (the inversion is its own inverse)."""
     np.subtract(np.float32(max_depth), depths, out=depths, where=depths > _EMPTY)
     return depths
+
+
+def _points(band, max_depth):
+    """The non-zero pixels of a sparse map: (flat indices, float32 depths, inverted depths). A projected
+    LiDAR map has depth at well under 1 % of its pixels, so the inversion and the multiscale depth bins
+    work on these only."""
+    points = np.flatnonzero(band != 0)
+    depths = band.ravel()[points].astype(np.float32)
+    return points, depths, _invert(depths.copy(), max_depth)
 
 
 def _top_rows(depths):
@@ -231,8 +245,8 @@ def fill_in_fast(depth_map, max_depth=100.0, extrapolate=False, blur_type='bilat
     out = np.zeros(depth_map.shape, np.float32)
     # two buffers for the whole pipeline; `depths` is the band of the output
     depths, other = out[start:stop], _scratch((stop - start, depth_map.shape[1]))
-    np.copyto(depths, depth_map[start:stop], casting='unsafe')
-    _invert(depths, max_depth)
+    points, _, inverted = _points(depth_map[start:stop], max_depth)
+    depths.ravel()[points] = inverted
     cv2.dilate(depths, DIAMOND_KERNEL_5, dst=other)
     _close5(other, dst=depths)
     _fill_where(depths, depths < _EMPTY, cv2.dilate(depths, FULL_KERNEL_7, dst=other))
@@ -275,28 +289,31 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
     depth_map = _validated(depth_map, max_depth, blur_type)
     start, stop = _row_band(depth_map, _MULTISCALE_MARGIN, extrapolate)
     stage = (lambda a: a.copy()) if show_process else (lambda a: a)  # keep the stages apart if shown
-    depths_in = np.array(depth_map[start:stop], dtype=np.float32)
-    s1 = _invert(depths_in.copy(), max_depth)
+    shape = (stop - start, depth_map.shape[1])
+    points, depths, inverted = _points(depth_map[start:stop], max_depth)
 
     # The published order (far, medium, near bins, each overwriting where its dilation is > 0.1) keeps
     # the largest of the three dilations where it is > 0.1: inverted near depths are >= medium >= far
     # ones, and a dilation > 0.1 is a depth of its bin.
-    dilated, in_bin, masked = np.empty_like(s1), _scratch(s1.shape), np.empty_like(s1)
+    dilated, masked, bin_dilated = _scratch(shape, 0), _scratch(shape, 1), _scratch(shape, 2)
     for low, high, kernel in ((30.0, None, CROSS_KERNEL_3), (15.0, 30.0, CROSS_KERNEL_5),
                               (_EMPTY, 15.0, CROSS_KERNEL_7)):
-        np.greater(depths_in, low, out=in_bin)
-        if high is not None:
-            in_bin *= depths_in <= high
-        np.multiply(s1, in_bin, out=masked)
-        if low == 30.0:
+        in_bin = depths > low if high is None else (depths > low) & (depths <= high)
+        masked.fill(0)
+        masked.ravel()[points[in_bin]] = inverted[in_bin]
+        if high is None:
             cv2.dilate(masked, kernel, dst=dilated)
         else:
-            cv2.max(dilated, cv2.dilate(masked, kernel, dst=in_bin), dst=dilated)
-    s2 = _fill_where(s1.copy(), dilated > _EMPTY, dilated)
+            cv2.max(dilated, cv2.dilate(masked, kernel, dst=bin_dilated), dst=dilated)
+    # s2: the dilation where it is > 0.1, else the inverted input (0 outside its points)
+    s2 = cv2.threshold(dilated, _EMPTY, 0, cv2.THRESH_TOZERO, dst=None if show_process else bin_dilated)[1]
+    undilated = dilated.ravel()[points] <= _EMPTY
+    s2.ravel()[points[undilated]] = inverted[undilated]
 
-    s3 = _close5(s2)
+    out = None if show_process else np.zeros(depth_map.shape, np.float32)
+    s3 = _close5(s2, dst=None if out is None else out[start:stop])  # from here on the output's band
     valid = s3 > _EMPTY
-    s4 = _fill_where(stage(s3), valid, _banded(_median5, s3, 2, rows=valid.any(axis=1)))
+    s4 = _fill_where(stage(s3), valid, _banded(_median5, s3, 2, rows=valid.any(axis=1), dst=masked))
 
     empty_below_top = (s4 <= _EMPTY) & ~_above_top(s4)
     s5 = _fill_where(stage(s4), empty_below_top, cv2.dilate(s4, FULL_KERNEL_9, dst=dilated))
@@ -314,18 +331,20 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
         _fill_where(s7, empty, cv2.dilate(s7, FULL_KERNEL_5, dst=dilated))
     valid = s7 > _EMPTY if fillable is None else (s7 > _EMPTY) & fillable
     valid_rows = valid.any(axis=1)
-    _fill_where(s7, valid, _banded(_median5, s7, 2, rows=valid_rows))
+    _fill_where(s7, valid, _banded(_median5, s7, 2, rows=valid_rows, dst=masked))
     if blur_type == 'gaussian':
         valid = s7 > _EMPTY if fillable is None else (s7 > _EMPTY) & fillable
-        _fill_where(s7, valid, _banded(_gaussian5, s7, 2, rows=valid.any(axis=1)))
+        _fill_where(s7, valid, _banded(_gaussian5, s7, 2, rows=valid.any(axis=1), dst=masked))
     else:
-        _fill_where(s7, valid, _banded(_bilateral(0.5), s7, 2,
-                                       rows=valid_rows, same_range=True))
+        _fill_where(s7, valid, _banded(_bilateral(0.5), s7, 2, rows=valid_rows, same_range=True, dst=masked))
 
-    depths_out = _in_frame(_invert(stage(s7), max_depth), start, depth_map.shape)
     if not show_process:
-        return depths_out
+        _invert(s7, max_depth)
+        return out
+    depths_out = _in_frame(_invert(s7.copy(), max_depth), start, depth_map.shape)
     process = dict(s0_depths_in=np.array(depth_map, dtype=np.float32))
+    s1 = np.zeros(shape, np.float32)
+    s1.ravel()[points] = inverted
     for name, band in (('s1_inverted_depths', s1), ('s2_dilated_depths', s2), ('s3_closed_depths', s3),
                        ('s4_blurred_depths', s4), ('s5_combined_depths', s5), ('s6_extended_depths', s6),
                        ('s7_blurred_depths', s7)):

@@ -81,6 +81,12 @@ def test_show_process_returns_the_stages():
     dense, process = fill_in_multiscale(REFERENCE['b_input'], show_process=True)
     assert list(process)[0] == 's0_depths_in' and list(process)[-1] == 's8_inverted_depths'
     np.testing.assert_array_equal(process['s8_inverted_depths'], dense)
+    # s1 is the input with its depths > 0.1 inverted (rebuilt from the non-zero pixels the bins work on)
+    sparse = REFERENCE['b_input'].astype(np.float32)
+    np.testing.assert_array_equal(process['s1_inverted_depths'],
+                                  np.where(sparse > 0.1, np.float32(100.0) - sparse, sparse))
+    for name, stage in process.items():  # every stage is a full frame of its own, not a shared buffer
+        assert stage.shape == sparse.shape and stage.base is None, name
 
 
 def _banding_frames():
@@ -98,8 +104,14 @@ def _banding_frames():
     edges[159, :] = 4.0
     single = np.zeros((80, 90), np.float32)
     single[40, 30] = 12.0
+    # depths on and next to the thresholds: the 0.1 m "empty" limit, the 15 / 30 m bins of the multiscale
+    # dilation and (for max_depth 100 / 20) depths whose inversion lands on 0.1 or 0
+    on_limits = np.zeros((50, 64), np.float32)
+    limits = np.array([0.1, 15.0, 30.0, 99.9, 100.0, 19.9, 20.0], np.float32)
+    near = np.concatenate([np.nextafter(limits, np.float32(0)), limits, np.nextafter(limits, np.float32(200))])
+    on_limits[20:44:3, ::3] = rng.choice(near, (8, 22))
     return dict(two_groups=two_groups, edges=edges, single=single, empty=np.zeros((40, 50), np.float32),
-                dense=(rng.random((60, 70)) * 120).astype(np.float32))
+                dense=(rng.random((60, 70)) * 120).astype(np.float32), on_limits=on_limits)
 
 
 @pytest.mark.parametrize('frame', sorted(_banding_frames()))
