@@ -124,19 +124,25 @@ def bench_ip_basic(args):
                 out[f'{name} ms/frame (900x1600, 1 thread)'] = _timed(lambda: ours(sparse), repeats)[0]
                 continue
             theirs = getattr(published, name)
-            times = np.zeros((repeats, 2))
+            # per round: wall time and this thread's CPU time (which other jobs on the machine disturb
+            # less) of ours, then of the published code
+            times = np.zeros((repeats, 2, 2))
             for i in range(repeats + 1):  # alternating, so that the machine's load hits both alike
-                start = time.perf_counter()
+                clocks = [(time.perf_counter(), time.thread_time())]
                 mine = ours(sparse)
-                middle = time.perf_counter()
+                clocks.append((time.perf_counter(), time.thread_time()))
                 reference = theirs(sparse.copy())  # it works in place
+                clocks.append((time.perf_counter(), time.thread_time()))
                 if i:  # the first round warms up
-                    times[i - 1] = middle - start, time.perf_counter() - middle
+                    times[i - 1] = np.diff(np.array(clocks), axis=0)
             reference = reference[0] if isinstance(reference, tuple) else reference
-            ms = np.median(times, axis=0) * 1000
+            ms = np.median(times[:, :, 0], axis=0) * 1000
             out[f'{name} ms/frame (900x1600, 1 thread)'] = float(ms[0])
             out[f'{name} published ms/frame'] = float(ms[1])
-            out[f'{name} time ratio ours/published (median of rounds)'] = float(np.median(times[:, 0] / times[:, 1]))
+            out[f'{name} time ratio ours/published (median of rounds)'] = float(
+                np.median(times[:, 0, 0] / times[:, 1, 0]))
+            out[f'{name} CPU time ratio ours/published (median of rounds)'] = float(
+                np.median(times[:, 0, 1] / times[:, 1, 1]))
             out[f'{name} max abs difference to published'] = float(np.abs(mine - reference).max())
     finally:
         cv2.setNumThreads(threads)
