@@ -34,12 +34,13 @@ def _check_reuse(parser, args):
     ``--data`` (an older default, say), or runs in ``--out`` made on other data. The first run records its
     data in ``<out>/demo_data.json``."""
     wanted = dict(num_scenes=args.scenes, samples_per_scene=args.samples_per_scene)
-    if osp.isfile(osp.join(args.data, CONFIG_FILE)):
+    config_file = osp.join(args.data, CONFIG_FILE)
+    if osp.isfile(config_file):
         config = load_config(args.data)
         found = {key: getattr(config, key) for key in wanted}
         if found != wanted:
-            parser.error(f'{osp.join(args.data, CONFIG_FILE)}: the data there was made with {found}, not the '
-                         f'{wanted} asked for; give another --data and --out, or remove {args.data} and {args.out}')
+            parser.error(f'{config_file}: the data there was made with {found}, not the {wanted} asked for; '
+                         f'give another --data and --out, or remove {args.data} and {args.out}')
     record_file = osp.join(args.out, 'demo_data.json')
     record = dict(data=osp.abspath(args.data), **wanted)
     if osp.isfile(record_file):

@@ -121,12 +121,13 @@ def _plan(config: SyntheticConfig, dataset: str, index: int, location: str, map_
                      world, cameras, lidar)
 
 
-def nuscenes_scene_names(num_scenes: int) -> List[Tuple[str, str]]:
-    """(scene name, location) of each scene: the v1.0-mini scenes (:data:`~.taxonomy.MINI_SCENES`) for up
-    to 10 scenes; else, in order, names of the official ``val`` split for the scenes whose index is
-    1 modulo :data:`VAL_EVERY` and of the ``train`` split for the others, the locations cycling through
+def nuscenes_scene_names(config: SyntheticConfig) -> List[Tuple[str, str]]:
+    """(scene name, location) of each scene: the v1.0-mini scenes (:data:`~.taxonomy.MINI_SCENES`) for a
+    ``v1.0-mini`` dataset; else, in order, names of the official ``val`` split for the scenes whose index
+    is 1 modulo :data:`VAL_EVERY` and of the ``train`` split for the others, the locations cycling through
     :data:`~.taxonomy.LOCATIONS`."""
-    if num_scenes <= len(MINI_SCENES):
+    num_scenes = config.num_scenes
+    if config.nuscenes_version == 'v1.0-mini':
         return MINI_SCENES[:num_scenes]
     from nuscenes.utils.splits import train, val  # the devkit's split lists (imported only here)
     train_names, val_names = iter(train), iter(val)
@@ -137,7 +138,7 @@ def nuscenes_scene_names(num_scenes: int) -> List[Tuple[str, str]]:
 def plan_nuscenes(config: SyntheticConfig) -> List[ScenePlan]:
     """The nuScenes scenes, named by :func:`nuscenes_scene_names`; the scenes of one location sit side by
     side on its map."""
-    plans, scenes = [], nuscenes_scene_names(config.num_scenes)
+    plans, scenes = [], nuscenes_scene_names(config)
     for index, (name, location) in enumerate(scenes):
         slot = sum(loc == location for _, loc in scenes[:index])
         plans.append(_plan(config, NUSCENES, index, location, slot, config.samples_per_scene, name))
