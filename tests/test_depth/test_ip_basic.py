@@ -127,3 +127,24 @@ def test_same_numbers_as_the_full_frame_restatement(frame, function):
                     ours(sparse, max_depth=max_depth, extrapolate=extrapolate, blur_type=blur),
                     restated(sparse, max_depth=max_depth, extrapolate=extrapolate, blur_type=blur),
                     err_msg=f'{frame} max_depth={max_depth} extrapolate={extrapolate} {blur}')
+
+
+def test_top_rows_scan_in_blocks_is_argmax_down_each_column():
+    """The block-wise scan for each column's highest valid pixel against ``argmax`` down whole columns:
+    tops in the first block, in later blocks and on block edges, empty columns (row 0) and values at the
+    0.1 m threshold (not valid)."""
+    from s3pt_mm.depth.ip_basic import _above_top, _top_rows
+    rng = np.random.default_rng(3)
+    top = rng.integers(1, 37, 150)  # each column's highest return, then more returns below it
+    depths = (rng.random((37, 200)) < 0.3) * rng.uniform(0.2, 50.0, (37, 200))
+    depths = (depths * (np.arange(37)[:, None] > np.r_[top, np.zeros(50, int)])).astype(np.float32)
+    depths[top, np.arange(150)] = 7.0
+    depths[:, 150:] = 0  # empty columns
+    depths[5, 10:20] = 0.1  # at the threshold: empty
+    depths[8, 20:30] = np.nextafter(np.float32(0.1), np.float32(1))
+    expected = np.argmax(depths > 0.1, axis=0)
+    assert 0 < expected[:150].min() and expected.max() > 12  # tops inside several blocks
+    for block in (1, 4, 8, 32, 64):
+        np.testing.assert_array_equal(_top_rows(depths, block=block), expected, err_msg=f'block {block}')
+    above = np.arange(depths.shape[0])[:, None] < expected[None, :]
+    np.testing.assert_array_equal(_above_top(depths), above)
