@@ -319,15 +319,16 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
     # the largest of the three dilations where it is > 0.1: inverted near depths are >= medium >= far
     # ones, and a dilation > 0.1 is a depth of its bin.
     dilated, masked, bin_dilated = _scratch(shape, 0), _scratch(shape, 1), _scratch(shape, 2)
+    masked.fill(0)
     for low, high, kernel in ((30.0, None, CROSS_KERNEL_3), (15.0, 30.0, CROSS_KERNEL_5),
                               (_EMPTY, 15.0, CROSS_KERNEL_7)):
         in_bin = depths > low if high is None else (depths > low) & (depths <= high)
-        masked.fill(0)
         masked.ravel()[points[in_bin]] = inverted[in_bin]
         if high is None:
             cv2.dilate(masked, kernel, dst=dilated)
         else:
             cv2.max(dilated, cv2.dilate(masked, kernel, dst=bin_dilated), dst=dilated)
+        masked.ravel()[points[in_bin]] = 0  # zero again for the next bin
     # s2: the dilation where it is > 0.1, else the inverted input (0 outside its points)
     s2 = cv2.threshold(dilated, _EMPTY, 0, cv2.THRESH_TOZERO, dst=None if show_process else bin_dilated)[1]
     undilated = dilated.ravel()[points] <= _EMPTY
@@ -349,8 +350,11 @@ def fill_in_multiscale(depth_map, max_depth=100.0, extrapolate=False, blur_type=
         fillable = ~_above_top(s5)
 
     s7 = stage(s6)
+    empty = np.empty(shape, bool)
     for _ in range(6):
-        empty = s7 < _EMPTY if fillable is None else (s7 < _EMPTY) & fillable
+        np.less(s7, _EMPTY, out=empty)
+        if fillable is not None:
+            empty &= fillable
         _fill_where(s7, empty, cv2.dilate(s7, FULL_KERNEL_5, dst=dilated))
     valid = s7 > _EMPTY if fillable is None else (s7 > _EMPTY) & fillable
     valid_rows = valid.any(axis=1)
