@@ -216,21 +216,24 @@ def _top_rows(depths, block=32):
     return top
 
 
-def _above_top(depths):
-    """(H, W) mask of the pixels above the highest valid pixel of their column."""
-    top = _top_rows(depths)
-    above = np.zeros(depths.shape, bool)
+def _rows_above(top, height):
+    """(height, W) mask of the pixels above row ``top[j]`` in each column j of ``top`` (W,)."""
+    above = np.zeros((height, top.size), bool)
     rows = int(top.max(initial=0))  # the rows below hold no pixel above its column's top
     np.less(np.arange(rows)[:, None], top[None, :], out=above[:rows])
     return above
+
+
+def _above_top(depths):
+    """(H, W) mask of the pixels above the highest valid pixel of their column."""
+    return _rows_above(_top_rows(depths), depths.shape[0])
 
 
 def _extend_to_top(depths):
     """Copy each column's highest valid value up to the top of the image, in place."""
     top = _top_rows(depths)
     top_values = depths[top, np.arange(depths.shape[1])]
-    above = np.arange(depths.shape[0])[:, None] < top[None, :]
-    np.copyto(depths, np.broadcast_to(top_values, depths.shape), where=above)
+    np.copyto(depths, np.broadcast_to(top_values, depths.shape), where=_rows_above(top, depths.shape[0]))
     return depths
 
 
