@@ -9,7 +9,8 @@ DATA is a synthetic data root with the outputs of tools/demo.py steps 1-3 (DATA/
 tools/create_data.py's infos and depth maps, DATA/nuimages with semantic labels), e.g. one made by
 `python tools/demo.py --data DATA`. For each seed s (``randomness.seed=s`` in pre-training and probe):
 OUT/seed<s>/pretrain_<method>, OUT/seed<s>/random_init.pth, OUT/seed<s>/linear_<method>. Finished runs
-are kept (run the command again to resume). Outputs: OUT/results.md (mean ± std of mIoU and per-class
+are kept (run the command again to resume; a pre-training continues from its checkpoint of every 10
+epochs). Outputs: OUT/results.md (mean ± std of mIoU and per-class
 IoU, the seeds' mIoU, each method's difference to the floor of the same seed, the run time),
 OUT/results.json, OUT/results.csv, OUT/results.png. ``--token-probe`` also measures every frozen backbone
 without the Segmenter head (k-NN and logistic regression on its tokens, and logistic regression on its

@@ -5,7 +5,8 @@ per-class IoU (:mod:`s3pt_mm.seg.results`), and aggregate them over seeds (mean 
 deviation, and each method's per-seed difference to the floor of the same seed). With ``tokens`` every
 frozen backbone is also measured without the Segmenter probe (k-NN and logistic regression on its tokens,
 :mod:`s3pt_mm.evaluation.frozen_tokens`). Every run is a ``tools/train.py`` subprocess; a finished run
-(its final checkpoint exists) is kept, an interrupted one resumes.
+(its final checkpoint exists) is kept, an interrupted one resumes (a pre-training from its checkpoint of
+every ``PRETRAIN_CHECKPOINT_EVERY`` epochs, of which only the newest is kept).
 
 ``patch_size`` (None: the configs' 16) changes the ViT's patch in pre-training (backbone and the views'
 token geometry) and in the probe alike: at 96x96 crops, 8 gives 12x12 tokens per view instead of 6x6.
@@ -24,6 +25,7 @@ from ..evaluation.frozen_tokens import CLASSIFIERS, PROBE_SIZE, load_split
 from .fileio import write_text_atomic
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+PRETRAIN_CHECKPOINT_EVERY = 10  # epochs
 PRETRAIN_CONFIGS = dict(
     dino='configs/demo/dino_vit-demo_synthetic.py',
     cribo='configs/demo/cribo_vit-demo_synthetic.py',
@@ -93,7 +95,9 @@ def pretrain(method: str, data_root: str, work_dir: str, epochs: int, workers: i
                  # the schedules of configs/demo/_base_demo_pretrain.py, stretched to the epochs asked for
                  f'param_scheduler.1.T_max={epochs - 2}', f'param_scheduler.1.end={epochs}',
                  f'param_scheduler.2.T_max={epochs}', f'param_scheduler.2.end={epochs}',
-                 *_loader_options(['train_dataloader'], workers), f'default_hooks.checkpoint.interval={epochs}',
+                 *_loader_options(['train_dataloader'], workers),
+                 f'default_hooks.checkpoint.interval={min(epochs, PRETRAIN_CHECKPOINT_EVERY)}',
+                 'default_hooks.checkpoint.max_keep_ckpts=1',
                  *_seed_options(seed), *[f'{k}={v}' for k, v in pretrain_scale(patch_size).items()])
     return final
 

@@ -103,3 +103,30 @@ def test_proxy_experiment_tables_equal_the_logged_runs(data_root, tmp_path):
     second = run_tool(*args)
     assert '-- ' not in second.stdout  # every run reused
     assert json.loads((out / 'results.json').read_text())['runs'] == saved['runs']
+
+
+def test_an_interrupted_pretraining_resumes_from_its_last_periodic_checkpoint(
+        pretrain_data_root, tmp_path, monkeypatch, capfd):
+    """A killed pre-training leaves the checkpoint of its last multiple of PRETRAIN_CHECKPOINT_EVERY epochs;
+    running it again continues from there (not from epoch 1) and keeps only the final checkpoint."""
+    from s3pt_mm.utils import experiment
+    from s3pt_mm.utils.compat import load_trusted_checkpoint
+    monkeypatch.setattr(experiment, 'PRETRAIN_CHECKPOINT_EVERY', 2)
+    run = experiment.run_tool
+    # the first attempt stops after epoch 2 of 3 as a job killed during epoch 3 would: without the final
+    # checkpoint that mmengine saves at the end of a run
+    stop_after_epoch_2 = ('train_cfg.max_epochs=2', 'default_hooks.checkpoint.save_last=False')
+    monkeypatch.setattr(experiment, 'run_tool', lambda *args: run(*args, *stop_after_epoch_2))
+    work_dir = tmp_path / 'pretrain_dino'
+    final = experiment.pretrain('dino', str(pretrain_data_root), str(work_dir), 3, 0, seed=0)
+    assert not os.path.isfile(final)
+    iters_at_2 = load_trusted_checkpoint(work_dir / 'epoch_2.pth', map_location='cpu')['meta']['iter']
+
+    monkeypatch.setattr(experiment, 'run_tool', run)
+    capfd.readouterr()
+    assert experiment.pretrain('dino', str(pretrain_data_root), str(work_dir), 3, 0, seed=0) == final
+    captured = capfd.readouterr()
+    assert f'resumed epoch: 2, iter: {iters_at_2}' in captured.out + captured.err
+    assert sorted(p.name for p in work_dir.glob('*.pth')) == ['epoch_3.pth']
+    meta = load_trusted_checkpoint(final, map_location='cpu')['meta']
+    assert meta['epoch'] == 3 and meta['iter'] == iters_at_2 * 3 // 2
