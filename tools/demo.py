@@ -9,7 +9,7 @@ Steps (each prints its progress; a finished step or run is skipped when the comm
   1. synthetic nuScenes + nuImages data (tools/make_synthetic_data.py)
   2. camera infos + IP-Basic depth maps from the LiDAR (tools/create_data.py nuscenes)
   3. nuImages semantic labels (tools/dataset_converters/nuimages_seg.py)
-  4. one step per seed (s3pt_mm.utils.experiment.run_seeds, into <out>/seed<s>/): pre-training of each
+  4. one step per seed (s3pt_mm.evaluation.experiment.run_seeds, into <out>/seed<s>/): pre-training of each
      method (tools/train.py configs/demo/<method>_vit-demo_synthetic.py, randomness.seed=s), then linear
      probing of each frozen backbone and of a randomly initialised one (seed s) as the floor
      (tools/train.py configs/demo/segmenter-linear_vit-demo_synthetic-nuimages.py)
@@ -25,7 +25,7 @@ import json
 import os.path as osp
 
 from s3pt_mm.synthetic.generate import CONFIG_FILE, load_config
-from s3pt_mm.utils.experiment import NAMES, ROOT, Progress, run_seeds, run_tool, write_report
+from s3pt_mm.evaluation.experiment import NAMES, ROOT, Progress, run_seeds, run_tool, write_report
 from s3pt_mm.utils.fileio import write_json_atomic
 
 

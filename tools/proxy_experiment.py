@@ -20,7 +20,7 @@ and adds that table (OUT/seed<s>/tokens_<method>.json).
 import argparse
 import os.path as osp
 
-from s3pt_mm.utils.experiment import PRETRAIN_CONFIGS, Progress, run_seeds, write_report
+from s3pt_mm.evaluation.experiment import PRETRAIN_CONFIGS, Progress, run_seeds, write_report
 
 
 def main(argv=None):

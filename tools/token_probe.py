@@ -4,7 +4,7 @@
         [--size 192 96] [--patch-size 16] [--k 20] [--out-dir DIR]
 
 Every backbone (a pre-training checkpoint's EMA teacher, an extracted backbone, or with --random the
-demo's random-initialisation floor of that seed, :func:`s3pt_mm.utils.experiment.random_init_checkpoint`)
+demo's random-initialisation floor of that seed, :func:`s3pt_mm.evaluation.experiment.random_init_checkpoint`)
 is the demo ViT (4 layers x 192) frozen, fed the nuImages images resized to --size (width height, the demo
 probe's test size by default) with the probe's normalisation. Each token is labelled with the majority
 class of its patch; k-NN (cosine, k votes) and logistic regression fitted on the ``train`` split's tokens
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
 
         from mmengine.logging import MMLogger
 
-        from s3pt_mm.utils.experiment import random_init_checkpoint
+        from s3pt_mm.evaluation.experiment import random_init_checkpoint
         logger = MMLogger.get_current_instance()
         level = logger.level
         logger.setLevel(logging.WARNING)  # not mmengine's report of every initialised tensor

@@ -109,7 +109,7 @@ def test_an_interrupted_pretraining_resumes_from_its_last_periodic_checkpoint(
         pretrain_data_root, tmp_path, monkeypatch, capfd):
     """A killed pre-training leaves the checkpoint of its last multiple of PRETRAIN_CHECKPOINT_EVERY epochs;
     running it again continues from there (not from epoch 1) and keeps only the final checkpoint."""
-    from s3pt_mm.utils import experiment
+    from s3pt_mm.evaluation import experiment
     from s3pt_mm.utils.compat import load_trusted_checkpoint
     monkeypatch.setattr(experiment, 'PRETRAIN_CHECKPOINT_EVERY', 2)
     run = experiment.run_tool

@@ -10,6 +10,12 @@ every ``PRETRAIN_CHECKPOINT_EVERY`` epochs, of which only the newest is kept).
 
 ``patch_size`` (None: the configs' 16) changes the ViT's patch in pre-training (backbone and the views'
 token geometry) and in the probe alike: at 96x96 crops, 8 gives 12x12 tokens per view instead of 6x6.
+
+Imports inside functions: torch, matplotlib, mmengine, mmpretrain and the packages that register into an
+OpenMMLab registry or read nuImages on import (``s3pt_mm.models``, ``s3pt_mm.seg``, ``s3pt_mm.converters``,
+``s3pt_mm.utils.checkpoint``) are imported by the function that needs them, so that importing this module
+(``tools/demo.py``, ``tools/proxy_experiment.py`` and their ``--help``) stays light. The rest is imported
+here.
 """
 import functools
 import json
@@ -21,8 +27,8 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from ..evaluation.frozen_tokens import CLASSIFIERS, PROBE_SIZE, load_split
-from .fileio import write_text_atomic
+from ..utils.fileio import atomic_path, write_json_atomic, write_text_atomic
+from .frozen_tokens import CLASSIFIERS, PROBE_SIZE, load_split, probe_tokens
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PRETRAIN_CHECKPOINT_EVERY = 10  # epochs
@@ -112,7 +118,7 @@ def random_init_checkpoint(path: str, seed: int = 0, patch_size: Optional[int] =
     from mmpretrain.registry import MODELS
 
     import s3pt_mm.models  # noqa: F401
-    from .checkpoint import save_checkpoint_atomic
+    from s3pt_mm.utils.checkpoint import save_checkpoint_atomic
     torch.manual_seed(seed)
     cfg = Config.fromfile(osp.join(ROOT, RANDOM_INIT_CONFIG))
     cfg.merge_from_dict(pretrain_scale(patch_size))
@@ -152,9 +158,7 @@ def token_probe(checkpoint: str, nuimages_root: str, path: str, patch_size: Opti
     the train split of ``nuimages_root`` and scored on its val split; kept in ``path`` (JSON), read back
     when it exists and holds every classifier of
     :data:`~s3pt_mm.evaluation.frozen_tokens.CLASSIFIERS` (measured again otherwise)."""
-    from s3pt_mm.evaluation.frozen_tokens import probe_tokens
     from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
-    from .fileio import write_json_atomic
     if osp.isfile(path):
         with open(path) as f:
             kept = json.load(f)
@@ -283,8 +287,6 @@ def seed_chart(summary: Sequence[dict], path: str, title: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-
-    from .fileio import atomic_path
     groups = ['mIoU'] + list(dict.fromkeys(c for row in summary for c in row['per_class']))
     width = 0.8 / len(summary)
     fig, ax = plt.subplots(figsize=(max(8.0, 0.6 * len(groups) * (1 + 0.1 * len(summary))), 4.5))
@@ -362,8 +364,6 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
     mean counts a class absent from them as 0 for a probe that predicts a pixel of it and leaves it out
     for one that predicts none, so only the second has the same classes in every row."""
     from s3pt_mm.seg.classes import NUIMAGES_SEG_CLASSES
-
-    from .fileio import write_json_atomic
     present = val_classes(nuimages_root)
     absent = [c for c in NUIMAGES_SEG_CLASSES if c not in present]
     summary = aggregate([(NAMES[m], [done['metrics'][m] for done in per_seed]) for m in methods], present)

@@ -1,11 +1,11 @@
-"""s3pt_mm.utils.experiment: the seed aggregation (mean ± sample std) and its table, CSV and chart; the
+"""s3pt_mm.evaluation.experiment: the seed aggregation (mean ± sample std) and its table, CSV and chart; the
 per-seed differences to the floor; the token-probe table."""
 import math
 
 import cv2
 
-from s3pt_mm.utils.experiment import (aggregate, difference_table, mean_std, paired_differences, seed_chart,
-                                      seed_csv, seed_table, token_table)
+from s3pt_mm.evaluation.experiment import (aggregate, difference_table, mean_std, paired_differences, seed_chart,
+                                           seed_csv, seed_table, token_table)
 
 
 def test_mean_std_is_the_sample_statistic_and_skips_nan():
