@@ -1,4 +1,4 @@
-"""Class information in frozen ViT tokens, without the Segmenter probe (issue 13 diagnosis).
+"""Class information in frozen ViT tokens, without the Segmenter probe (docs/proxy-experiments.md).
 
     python tools/token_probe.py --data NUIMAGES_ROOT [--checkpoint NAME=CKPT ...] [--random SEED ...] \
         [--size 192 96] [--patch-size 16] [--k 20] [--out-dir DIR]

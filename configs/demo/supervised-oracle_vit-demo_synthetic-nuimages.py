@@ -1,4 +1,4 @@
-# An upper bound for the demo's linear probe (issue 13 diagnosis, README "What limits the demo's probe"):
+# An upper bound for the demo's linear probe (docs/proxy-experiments.md, "What limits the demo's probe"):
 # the demo ViT (4 layers x 192, patch 16, 96x96 crops) trained WITH the nuImages labels, end to end with
 # the Segmenter linear head, on the synthetic nuImages train split. Its backbone, frozen and probed with
 # the demo's probe config exactly like a pre-trained one, shows what the probe can reach with features
