@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
 # Build the s3pt_mm environment from nothing into .venv/ at the repository root.
 #
-#   bash tools/setup_env.sh          # idempotent: a second run checks the stamp and returns in seconds
-#   S3PT_FORCE_SETUP=1 bash ...      # rebuild the venv contents (the cached mmcv wheel is reused)
+#   bash tools/setup_env.sh          # the locked environment; idempotent: a second run checks and returns in seconds
+#   bash tools/setup_env.sh --relock # re-resolve requirements/*.txt (the newest versions they allow) into a new
+#                                    # .venv and rewrite requirements/lock.txt; then run the tests and commit it
+#   S3PT_FORCE_SETUP=1 bash ...      # reinstall the venv contents (the cached mmcv wheel is reused)
 #
 # Steps (each named in the log, and named again if it fails):
 #   1. venv         python3.11 -m venv .venv
-#   2. torch        requirements/torch.txt (CUDA builds of torch 2.14.1 / torchvision 0.29.1; run on CPU too)
+#   2. packages     locked (default): every distribution of requirements/lock.txt, exactly, without
+#                   resolution (pip install --no-deps); --relock: torch from requirements/torch.txt
 #   3. mmcv         mmcv 2.1.0 built from source with its compiled ops, cached as a wheel under
 #                   $S3PT_CACHE (default ~/.cache/s3pt_mm/wheels), keyed by torch version, python version
 #                   and op flavour: CPU ops on a machine without nvcc/GPU, CPU+CUDA ops for the local GPU's
 #                   architecture otherwise. The first CPU build takes ~15 min on 2 cores.
-#   4. openmmlab    requirements/openmmlab.txt under requirements/constraints.txt
-#   5. s3pt_mm      pip install -e . and requirements/tests.txt
-#   6. check        imports s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models
+#   4. openmmlab    --relock only: requirements/openmmlab.txt under requirements/constraints.txt
+#   5. s3pt_mm      pip install -e . (--relock: and requirements/runtime.txt, requirements/tests.txt)
+#   6. lock         locked: the venv is made to match the lock (the mmcv build's tools removed) and checked
+#                   with tools/env_lock.py; --relock: requirements/lock.txt rewritten from the venv
+#   7. check        imports s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +27,13 @@ CACHE="${S3PT_CACHE:-$HOME/.cache/s3pt_mm}"
 PYTHON_BIN="${S3PT_PYTHON:-python3.11}"
 MMCV_VERSION=2.1.0
 STEP="start"
+LOCK="$ROOT/requirements/lock.txt"
+RELOCK=""
+case "${1:-}" in
+    "") ;;
+    --relock) RELOCK=1 ;;
+    *) echo "usage: bash tools/setup_env.sh [--relock]" >&2; exit 2 ;;
+esac
 
 step() { STEP="$1"; echo "[setup_env] ($(date +%H:%M:%S)) step: $1"; }
 trap 'echo "[setup_env] FAILED at step: ${STEP} (see the output above)" >&2' ERR
@@ -36,9 +48,18 @@ STAMP="$(stamp_of)"
 check_imports() {
     "$VENV/bin/python" -c "import s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models, nuscenes" 2>/dev/null
 }
-if [[ -z "${S3PT_FORCE_SETUP:-}" && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] && check_imports; then
-    echo "[setup_env] environment in $VENV is up to date"
+lock_matches() {
+    "$VENV/bin/python" "$ROOT/tools/env_lock.py" check --lock "$LOCK" >/dev/null 2>&1
+}
+if [[ -z "$RELOCK" && -z "${S3PT_FORCE_SETUP:-}" && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] \
+        && check_imports && lock_matches; then
+    echo "[setup_env] environment in $VENV is up to date (matches requirements/lock.txt)"
     exit 0
+fi
+if [[ -n "$RELOCK" && -d "$VENV" ]]; then
+    # A resolve into an existing venv keeps what is already there: re-resolve from an empty one.
+    echo "[setup_env] --relock: removing $VENV to resolve from nothing"
+    rm -rf "$VENV"
 fi
 
 step "venv"
@@ -58,11 +79,18 @@ fi
 [[ -x "$VENV/bin/python" ]] || "$PYTHON_BIN" -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
 CONSTRAINTS=(-c "$ROOT/requirements/constraints.txt")
-"${PIP[@]}" install -q --upgrade pip
-"${PIP[@]}" install -q "setuptools>=77.0.3,<82" wheel
-
-step "torch"
-"${PIP[@]}" install -q -r "$ROOT/requirements/torch.txt" "numpy<2"
+if [[ -n "$RELOCK" ]]; then
+    step "packages (resolve: torch)"
+    "${PIP[@]}" install -q --upgrade pip
+    "${PIP[@]}" install -q "setuptools>=77.0.3,<82" wheel
+    "${PIP[@]}" install -q -r "$ROOT/requirements/torch.txt" "numpy<2"
+else
+    step "packages (requirements/lock.txt)"
+    [[ -f "$LOCK" ]] || { echo "[setup_env] $LOCK not found (bash tools/setup_env.sh --relock writes it)" >&2; false; }
+    # pip first, at its locked version, then everything else exactly as locked: no resolution at all.
+    "${PIP[@]}" install -q --no-deps "$(grep -E '^pip==' "$LOCK")"
+    "${PIP[@]}" install -q --no-deps -r "$LOCK"
+fi
 
 step "mmcv"
 PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
@@ -96,14 +124,33 @@ if ! ls "$WHEEL_DIR"/mmcv-*.whl >/dev/null 2>&1; then
     rm -rf "$BUILD_DIR"
 fi
 "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL_DIR"/mmcv-*.whl
-"${PIP[@]}" install -q "${CONSTRAINTS[@]}" "setuptools>=77.0.3,<82" addict packaging pyyaml yapf opencv-python
+# The build's tools are not part of the environment: ninja goes, setuptools returns below 82.
+"${PIP[@]}" uninstall -q -y ninja 2>/dev/null || true
+if [[ -n "$RELOCK" ]]; then
+    "${PIP[@]}" install -q "${CONSTRAINTS[@]}" "setuptools>=77.0.3,<82" addict packaging pyyaml yapf opencv-python
 
-step "openmmlab"
-"${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/openmmlab.txt"
+    step "openmmlab"
+    "${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/openmmlab.txt"
+fi
 
 step "s3pt_mm"
-"${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+if [[ -n "$RELOCK" ]]; then
+    "${PIP[@]}" install -q "${CONSTRAINTS[@]}" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
+fi
 "${PIP[@]}" install -q "${CONSTRAINTS[@]}" --no-deps -e "$ROOT"
+
+step "lock"
+if [[ -n "$RELOCK" ]]; then
+    "$VENV/bin/python" "$ROOT/tools/env_lock.py" write --lock "$LOCK"
+else
+    # Exactly the lock: versions the build changed go back, distributions it does not list go.
+    "${PIP[@]}" install -q --no-deps -r "$LOCK"
+    EXTRA="$("$VENV/bin/python" "$ROOT/tools/env_lock.py" check --lock "$LOCK" 2>&1 \
+             | sed -n 's/^ *not in the lock: \([^=]*\)==.*/\1/p')"
+    [[ -z "$EXTRA" ]] || "${PIP[@]}" uninstall -q -y $EXTRA
+    "$VENV/bin/python" "$ROOT/tools/env_lock.py" check --lock "$LOCK"
+fi
+"${PIP[@]}" check
 
 step "check"
 "$VENV/bin/python" - <<'PY'
@@ -112,5 +159,6 @@ from mmcv.ops import nms  # noqa: F401  (fails without the compiled ops)
 import s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models, nuscenes  # noqa: F401
 print(f"[setup_env] torch {torch.__version__}, mmcv {mmcv.__version__} with ops, s3pt_mm {s3pt_mm.__version__}")
 PY
+STAMP="$(stamp_of)"  # --relock rewrote requirements/lock.txt
 echo "$STAMP" > "$STAMP_FILE.tmp" && mv "$STAMP_FILE.tmp" "$STAMP_FILE"
 echo "[setup_env] done: $VENV"

@@ -59,8 +59,10 @@ def _probe_with(monkeypatch, train, val, encode):
 
 
 def test_logistic_with_position_adds_the_grid_position_to_the_token_features(monkeypatch):
-    """Row 0 is class 2 or 0 (which one, only the features can tell), row 1 is always class 1."""
-    train = [[[2, 2], [1, 1]], [[0, 0], [1, 1]]] * 3
+    """Row 0 is class 2 or 0 (which one, only the features can tell), row 1 is always class 1. Class 2 is
+    row 0's class in twice as many training images as class 0, so every majority below is unique: no
+    answer depends on how a classifier breaks a tie."""
+    train = [[[2, 2], [1, 1]]] * 4 + [[[0, 0], [1, 1]]] * 2
     val = [[[2, 2], [1, 1]], [[0, 0], [1, 1]]]
     # constant features: no information, so the logistic regression predicts one class everywhere, and with
     # the position appended it predicts what the position-only reference predicts
@@ -68,6 +70,8 @@ def test_logistic_with_position_adds_the_grid_position_to_the_token_features(mon
     assert list(blind) == list(CLASSIFIERS)
     assert blind['logistic']['classes_predicted'] == 1
     reference, _ = probe_positions([_item(t) for t in train], [_item(t) for t in val], patch=2, num_classes=3)
+    # row 0 -> class 2 (its majority), row 1 -> class 1: class 2 has one true and one false positive row
+    assert reference['logistic']['iou'] == [0.0, 100.0, 50.0]
     assert blind['logistic + position']['iou'] == reference['logistic']['iou']
     assert reference['logistic + position'] == reference['logistic']  # the positions are the features there
     # features that tell 2 from 0 but not row 0 from row 1 (both 1 and 2 map to one feature): only together
