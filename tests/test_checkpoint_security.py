@@ -4,6 +4,7 @@ http; Runner load_from and resume; FrozenPretrainedViT; tools/extract_backbone.p
 tools/cluster_quality.py; tools/convert_petr_checkpoint.py); a trusted file loads only with the explicit
 opt-in."""
 import argparse
+import datetime
 import functools
 import http.server
 import pathlib
@@ -128,28 +129,67 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
         load_checkpoint_safely(path)
 
 
+def test_dino_cribo_args_namespace_loads_but_carries_no_payload(tmp_path):
+    """DINO and CrIBo store their command line as ``args`` (an argparse.Namespace of plain values): it
+    loads without the opt-in, attributes intact. A Namespace holding anything else - here an attribute
+    whose unpickling would create a file - is refused and the file is not created: the Namespace itself
+    is built without calling any of its code, and its attributes pass the same allow-list."""
+    plain = tmp_path / 'dino_full.pth'
+    torch.save(dict(epoch=3, args=argparse.Namespace(arch='vit_small', lr=5e-4, pos_alpha=[1.0, 1.0])), plain)
+    args = load_checkpoint_safely(plain)['args']
+    assert isinstance(args, argparse.Namespace)
+    assert vars(args) == dict(arch='vit_small', lr=5e-4, pos_alpha=[1.0, 1.0])
+
+    marker = tmp_path / 'payload_ran'
+    evil = tmp_path / 'evil_args.pth'
+    torch.save(dict(epoch=3, args=argparse.Namespace(arch='vit_small', output_dir=_Payload(marker))), evil)
+    for load in (load_checkpoint_safely, lambda p: CheckpointLoader.load_checkpoint(str(p), map_location='cpu'),
+                 load_backbone_state_dict):
+        with pytest.raises(UntrustedCheckpointError) as error:
+            load(evil)
+        _assert_refused(error.value, evil, marker)
+
+
+class _NamespaceWithReduce(argparse.Namespace):
+    """A Namespace subclass whose pickle is a call of ``pathlib.Path.touch``: what the file names is the
+    function, not argparse.Namespace, so the allow-list does not apply."""
+
+    def __reduce__(self):
+        return pathlib.Path.touch, (pathlib.Path(self.marker), )
+
+
+def test_a_namespace_subclass_with_a_payload_is_refused(tmp_path):
+    marker = tmp_path / 'payload_ran'
+    path = tmp_path / 'evil_subclass.pth'
+    torch.save(dict(args=_NamespaceWithReduce(marker=str(marker))), path)
+    with pytest.raises(UntrustedCheckpointError) as error:
+        load_checkpoint_safely(path)
+    _assert_refused(error.value, path, marker)
+
+
 def test_trusted_file_loads_only_with_the_opt_in(tmp_path, monkeypatch):
-    """A legacy checkpoint with a harmless non-weight object (an argparse Namespace in its meta) loads when
-    the user lists it in S3PT_TRUSTED_CHECKPOINTS, or calls load_trusted_checkpoint; listing another file
+    """A legacy checkpoint with a harmless non-weight object (a datetime.date in its meta) loads when the
+    user lists it in S3PT_TRUSTED_CHECKPOINTS, or calls load_trusted_checkpoint; listing another file
     trusts nothing else."""
     weights = toy_model().state_dict()
     legacy = tmp_path / 'legacy.pth'
-    torch.save(dict(meta=dict(args=argparse.Namespace(lr=0.1)), state_dict=weights), legacy)
+    saved = datetime.date(2021, 4, 29)
+    torch.save(dict(meta=dict(saved=saved), state_dict=weights), legacy)
     other = tmp_path / 'other.pth'
     torch.save({}, other)
 
-    with pytest.raises(UntrustedCheckpointError, match='argparse.Namespace'):
+    with pytest.raises(UntrustedCheckpointError, match='datetime.date'):
         load_backbone_state_dict(str(legacy))
     monkeypatch.setenv(TRUSTED_CHECKPOINTS_ENV, str(other))
-    with pytest.raises(UntrustedCheckpointError, match='argparse.Namespace'):
+    with pytest.raises(UntrustedCheckpointError, match='datetime.date'):
         CheckpointLoader.load_checkpoint(str(legacy), map_location='cpu')
 
     monkeypatch.setenv(TRUSTED_CHECKPOINTS_ENV, f'{other}:{legacy}')
-    assert load_checkpoint_safely(legacy)['meta']['args'].lr == 0.1
+    assert load_checkpoint_safely(legacy)['meta']['saved'] == saved
     model = toy_model()
     load_checkpoint(model, str(legacy), map_location='cpu')
     for key, value in weights.items():
         assert torch.equal(model.state_dict()[key], value)
 
     monkeypatch.delenv(TRUSTED_CHECKPOINTS_ENV)
-    assert load_trusted_checkpoint(legacy)['meta']['args'].lr == 0.1
+    assert load_trusted_checkpoint(legacy)['meta']['saved'] == saved

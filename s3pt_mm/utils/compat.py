@@ -16,7 +16,9 @@ Fixes
    everything.
 
    The fix keeps ``weights_only=True`` and allows exactly the types a Runner checkpoint holds besides
-   those (:func:`runner_checkpoint_globals`), for every loader of
+   those (:func:`runner_checkpoint_globals`) and the ``argparse.Namespace`` of plain attributes that DINO
+   and CrIBo store as ``args`` in their training checkpoints (:func:`allowed_checkpoint_globals`), for
+   every loader of
    :class:`mmengine.runner.CheckpointLoader` (local files, http, petrel/ceph, openmmlab://, ...) and for
    the loaders of s3pt_mm (:func:`load_checkpoint_safely`). Any other object is refused before anything
    of the file runs, with an :class:`UntrustedCheckpointError` naming the file, the refused types and
@@ -27,6 +29,7 @@ Fixes
    ``os.pathsep``; every loader above, hence every tool and config, then unpickles it fully), or call
    :func:`load_trusted_checkpoint` in Python. Nothing is trusted by default.
 """
+import argparse
 import os
 import os.path as osp
 import pickle
@@ -36,8 +39,8 @@ import types
 import torch
 
 __all__ = [
-    'TRUSTED_CHECKPOINTS_ENV', 'UntrustedCheckpointError', 'apply_compat_patches', 'is_trusted_checkpoint',
-    'load_checkpoint_safely', 'load_trusted_checkpoint', 'runner_checkpoint_globals'
+    'TRUSTED_CHECKPOINTS_ENV', 'UntrustedCheckpointError', 'allowed_checkpoint_globals', 'apply_compat_patches',
+    'is_trusted_checkpoint', 'load_checkpoint_safely', 'load_trusted_checkpoint', 'runner_checkpoint_globals'
 ]
 
 TRUSTED_CHECKPOINTS_ENV = 'S3PT_TRUSTED_CHECKPOINTS'
@@ -71,6 +74,15 @@ def runner_checkpoint_globals():
             np.core.multiarray.scalar, np.ndarray, np.dtype, type(np.dtype(np.float64)), type(np.dtype(np.int64))]
 
 
+def allowed_checkpoint_globals():
+    """Everything the safe loaders allow besides tensors, containers and python scalars: what Runner
+    checkpoints hold (:func:`runner_checkpoint_globals`) and ``argparse.Namespace``, the ``args`` of DINO's
+    and CrIBo's training checkpoints. The weights-only unpickler creates a Namespace without calling any
+    of its methods (``__new__``, then its ``__dict__`` updated with the stored attributes), and each
+    attribute value passes the same allow-list, so a Namespace holding anything else is refused."""
+    return runner_checkpoint_globals() + [argparse.Namespace]
+
+
 def is_trusted_checkpoint(filename):
     """Whether ``filename`` is a local file listed in ``S3PT_TRUSTED_CHECKPOINTS``."""
     listed = os.environ.get(TRUSTED_CHECKPOINTS_ENV, '')
@@ -100,9 +112,9 @@ def _refused_types(source, error):
 
 
 def _weights_only(source, load):
-    """Run ``load()`` (a weights-only ``torch.load``) with the Runner types allowed; a refusal becomes an
-    :class:`UntrustedCheckpointError` that names ``source``, what was refused and the opt-in."""
-    with torch.serialization.safe_globals(runner_checkpoint_globals()):
+    """Run ``load()`` (a weights-only ``torch.load``) with :func:`allowed_checkpoint_globals`; a refusal
+    becomes an :class:`UntrustedCheckpointError` that names ``source``, what was refused and the opt-in."""
+    with torch.serialization.safe_globals(allowed_checkpoint_globals()):
         try:
             return load()
         except pickle.UnpicklingError as error:
@@ -116,7 +128,7 @@ def _weights_only(source, load):
 
 def load_checkpoint_safely(path, map_location=None):
     """``torch.load`` of a checkpoint file without running code from it: tensors, containers, python
-    scalars and :func:`runner_checkpoint_globals` only, unless the file is listed in
+    scalars and :func:`allowed_checkpoint_globals` only, unless the file is listed in
     ``S3PT_TRUSTED_CHECKPOINTS``.
 
     Raises:
