@@ -11,16 +11,20 @@ from mmengine.logging import print_log
 from mmpretrain.models import VisionTransformer
 from mmpretrain.registry import MODELS
 
-from s3pt_mm.utils.checkpoint import BACKBONE_PREFIXES, load_backbone_state_dict
+from s3pt_mm.utils.backbone_layouts import WHICH
+from s3pt_mm.utils.checkpoint import load_backbone
 
 
 @MODELS.register_module()
 class FrozenPretrainedViT(VisionTransformer):
     """mmpretrain's VisionTransformer with the weights of a pre-training checkpoint, frozen.
 
-    The weights come from ``checkpoint``, an S3PT / DINO / CrIBo pre-training checkpoint (the EMA
-    teacher under ``teacher.backbone.`` by default, the student under ``backbone.`` with
-    ``which='student'``) or a file of ``tools/extract_backbone.py``. They are loaded by
+    The weights come from ``checkpoint``, in any layout of :mod:`s3pt_mm.utils.backbone_layouts`: a
+    pre-training checkpoint of this project (the EMA teacher under ``teacher.backbone.`` by default, the
+    student under ``backbone.`` with ``which='student'``), a file of ``tools/extract_backbone.py``, a DINO
+    or CrIBo training checkpoint (teacher or student), a DINO hub backbone, a timm ViT (``.pth``, ``.bin``
+    or ``.safetensors``), an mmpretrain or mmseg ViT checkpoint. The log names the layout found and the
+    tensors loaded. They are loaded by
     :meth:`init_weights`, which the Runner calls before training; for testing a trained segmentation
     model they come from its own checkpoint and ``checkpoint`` may be None.
 
@@ -44,14 +48,15 @@ class FrozenPretrainedViT(VisionTransformer):
     Raises (from :meth:`init_weights`):
         ValueError: no checkpoint given.
         FileNotFoundError: the checkpoint does not exist.
-        KeyError: the checkpoint has no backbone weights under the expected prefix (the message names
-            the file, the prefix and some of the keys found).
+        UnknownLayoutError (a KeyError): the checkpoint has no ViT backbone of a known layout, or one
+            of another architecture (the message names the file, what it holds and the layouts
+            accepted).
         RuntimeError: the weights do not fit this architecture, or some are missing.
     """
 
     def __init__(self, checkpoint: Optional[str] = None, which: str = 'teacher', out_type: str = 'featmap',
                  **kwargs):
-        if which not in BACKBONE_PREFIXES:
+        if which not in WHICH:
             raise ValueError(f"which must be 'teacher' or 'student', got {which!r}")
         if 'init_cfg' in kwargs:
             raise ValueError('FrozenPretrainedViT loads its weights from `checkpoint`; do not set init_cfg')
@@ -68,22 +73,22 @@ class FrozenPretrainedViT(VisionTransformer):
                 'FrozenPretrainedViT: no pre-training checkpoint given; pass one with --cfg-options '
                 'model.backbone.checkpoint=PATH (segmentation) or model.img_backbone.checkpoint=PATH (PETR); '
                 'a frozen random backbone is never useful')
-        state_dict = load_backbone_state_dict(self.checkpoint, self.which)
-        self._check_shapes(state_dict)
+        backbone = load_backbone(self.checkpoint, self.which)
+        state_dict = backbone.state_dict
+        self._check_shapes(state_dict, backbone.layout)
         result = self.load_state_dict(state_dict, strict=False)
         if result.missing_keys:
             raise RuntimeError(
-                f'{self.checkpoint}: the {self.which} backbone lacks {len(result.missing_keys)} weights of '
-                f'this ViT, e.g. {", ".join(result.missing_keys[:8])}')
-        print_log(f'FrozenPretrainedViT: loaded {len(state_dict) - len(result.unexpected_keys)} tensors of '
-                  f'the {self.which} backbone ({BACKBONE_PREFIXES[self.which]}) from {self.checkpoint}',
-                  logger='current')
+                f'{self.checkpoint}: the backbone of this {backbone.layout} lacks {len(result.missing_keys)} '
+                f'weights of this ViT, e.g. {", ".join(result.missing_keys[:8])}')
+        print_log(f'FrozenPretrainedViT: {self.checkpoint}: {backbone.layout}; loaded '
+                  f'{len(state_dict) - len(result.unexpected_keys)} tensors', logger='current')
         if result.unexpected_keys:
             print_log(f'FrozenPretrainedViT: ignored weights the ViT does not have: '
                       f'{", ".join(result.unexpected_keys)}', logger='current', level=logging.WARNING)
         self._is_init = True
 
-    def _check_shapes(self, state_dict: dict) -> None:
+    def _check_shapes(self, state_dict: dict, layout: str) -> None:
         """A clear error for a checkpoint of another architecture (e.g. ViT-B weights, ViT-S config);
         ``pos_embed`` is exempt (mmpretrain resizes it when the grid differs)."""
         own = self.state_dict()
@@ -91,7 +96,7 @@ class FrozenPretrainedViT(VisionTransformer):
                  if k in own and k != 'pos_embed' and v.shape != own[k].shape]
         if wrong:
             raise RuntimeError(
-                f'{self.checkpoint}: the {self.which} backbone does not fit this ViT (arch '
+                f'{self.checkpoint}: the backbone of this {layout} does not fit this ViT (arch '
                 f'{self.arch_settings}); checkpoint vs model: {"; ".join(wrong[:4])}. Use the config '
                 'of the pre-trained architecture (vit-s16 / vit-b16).')
 

@@ -43,8 +43,11 @@ def test_extract_tool_round_trip_into_a_vit(pretrain_ckpt, tmp_path):
     vit.init_weights()
     for k, v in model.teacher.backbone.state_dict().items():
         torch.testing.assert_close(vit.state_dict()[k], v)
-    # an extracted file is itself accepted by the loader
+    # an extracted file is itself accepted by the loader, and says where it came from
     assert load_backbone_state_dict(str(out)).keys() == model.teacher.backbone.state_dict().keys()
+    meta = torch.load(out, weights_only=True)['meta']
+    assert meta == dict(source=str(path), which='teacher', layout='pre-training checkpoint of s3pt_mm, teacher',
+                        s3pt_extracted=True)
 
 
 def test_clear_errors(tmp_path):
@@ -52,9 +55,10 @@ def test_clear_errors(tmp_path):
         load_backbone_state_dict(str(tmp_path / 'missing.pth'))
     bad = tmp_path / 'classifier.pth'
     torch.save(dict(state_dict={'fc.weight': torch.zeros(2, 2)}), bad)
-    with pytest.raises(KeyError, match=r"teacher\.backbone\..*fc\.weight"):
+    with pytest.raises(KeyError, match=r"(?s)classifier\.pth: no teacher ViT .*fc\.weight.*teacher\.backbone\."):
         load_backbone_state_dict(str(bad))
     result = subprocess.run([sys.executable, str(ROOT / 'tools/extract_backbone.py'), str(bad),
                              str(tmp_path / 'o.pth')], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode != 0 and 'no teacher backbone weights' in result.stderr
+    assert result.returncode != 0 and 'no teacher ViT backbone of a known layout' in result.stderr
+    assert 'Layouts accepted' in result.stderr and 'Traceback' not in result.stderr
     assert not (tmp_path / 'o.pth').exists()
