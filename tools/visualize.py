@@ -18,21 +18,20 @@ work dir of a tools/train.py run (its config and last checkpoint).
 import argparse
 import glob
 import os.path as osp
-import pickle
 import sys
 
 import cv2
 import numpy as np
 
 from s3pt_mm.utils.cli import name_and_path
+from s3pt_mm.utils.info_files import load_info_file
 
 
 def load_entry(args):
     info = args.info or osp.join(args.data_root, 's3pt_infos_pretrain_val.pkl')
     if not osp.isfile(info):
         raise SystemExit(f'info file not found: {info} (run tools/create_data.py first)')
-    with open(info, 'rb') as f:
-        infos = pickle.load(f)
+    infos = load_info_file(info)
     entries = infos['data_list']
     if not 0 <= args.index < len(entries):
         raise SystemExit(f'--index {args.index} out of range: {info} has {len(entries)} images')

@@ -3,12 +3,12 @@ import os.path as osp
 from typing import Optional, Sequence
 
 import cv2
-import mmengine
 import numpy as np
 from mmengine import fileio
 from mmengine.dataset import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from ..utils.info_files import load_info_file
 from .transforms import LoadDepthFromFile
 
 #: keys every ``data_list`` entry of the info file must have (``depth_path`` may be None)
@@ -65,7 +65,9 @@ class NuScenesPretrainDataset(BaseDataset):
     / ``data_prefix['depth_path']``. The info file's metainfo becomes the dataset's (``metainfo`` given
     here takes precedence); each item also carries ``depth_scale`` for :class:`LoadDepthFromFile`. The
     info file is read through ``mmengine.fileio`` with ``backend_args`` (give the same to the loading
-    transforms of the pipeline).
+    transforms of the pipeline), a pickle without running code: one that names anything but builtin
+    containers, numbers, strings and numpy data is refused
+    (:class:`~s3pt_mm.utils.info_files.UnsafeInfoFileError`).
 
     A sample whose pipeline fails raises a :class:`SampleLoadError` naming the info file, the sample and,
     when the image or the depth map is missing, empty or corrupt (e.g. changed after create_data ran),
@@ -94,7 +96,7 @@ class NuScenesPretrainDataset(BaseDataset):
         if not fileio.exists(self.ann_file, backend_args=self.backend_args):
             raise FileNotFoundError(f'pre-training info file not found: {self.ann_file} (create it with '
                                     'tools/create_data.py nuscenes)')
-        infos = mmengine.load(self.ann_file, backend_args=self.backend_args)
+        infos = load_info_file(self.ann_file, backend_args=self.backend_args)
         if not isinstance(infos, dict) or not isinstance(infos.get('data_list'), list):
             raise ValueError(f"{self.ann_file}: expected a dict with 'metainfo' and a 'data_list' list")
         if not infos['data_list']:

@@ -9,7 +9,6 @@ are clustered with every setting of :data:`s3pt_mm.visualization.CLUSTER_SETTING
 :mod:`.cluster_quality` against the instance id of every token (the majority over its patch).
 """
 import os.path as osp
-import pickle
 import sys
 from collections import defaultdict
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ def synthetic_images(data_root: str, info: Optional[str] = None, config_path: Op
     """The images of ``info`` (default ``<data_root>/s3pt_infos_pretrain_val.pkl``) with their ground truth;
     ``config_path`` is the generator's ``synthetic_config.json`` (default: next to ``data_root``)."""
     from s3pt_mm.synthetic import load_config, nuscenes_sample_data_token, plan_nuscenes, render_camera
+    from s3pt_mm.utils.info_files import load_info_file
     info = info or osp.join(data_root, 's3pt_infos_pretrain_val.pkl')
     config_path = config_path or osp.join(osp.dirname(osp.abspath(data_root)), 'synthetic_config.json')
     for path, what in ((info, 'info file (run tools/create_data.py nuscenes)'),
@@ -53,8 +53,7 @@ def synthetic_images(data_root: str, info: Optional[str] = None, config_path: Op
         for k, t in enumerate(plan.times):
             for camera in plan.cameras:
                 frames[nuscenes_sample_data_token(config.seed, plan, k, camera.channel)] = plan.world, t, camera
-    with open(info, 'rb') as f:
-        infos = pickle.load(f)
+    infos = load_info_file(info)
     for entry in infos['data_list'][:limit]:
         if entry['sample_data_token'] not in frames:
             raise ValueError(f"{entry['img_path']}: not an image of the synthetic dataset of {config_path}")
