@@ -83,6 +83,9 @@ class FrozenPretrainedViT(VisionTransformer):
                 f'weights of this ViT, e.g. {", ".join(result.missing_keys[:8])}')
         print_log(f'FrozenPretrainedViT: {self.checkpoint}: {backbone.layout}; loaded '
                   f'{len(state_dict) - len(result.unexpected_keys)} tensors', logger='current')
+        if self.which == 'student' and backbone.which is None:
+            print_log(f"FrozenPretrainedViT: {self.checkpoint} holds one network, loaded as it is; which='student' "
+                      'applies to teacher-student checkpoints only', logger='current', level=logging.WARNING)
         if result.unexpected_keys:
             print_log(f'FrozenPretrainedViT: ignored weights the ViT does not have: '
                       f'{", ".join(result.unexpected_keys)}', logger='current', level=logging.WARNING)

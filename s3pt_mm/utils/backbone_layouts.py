@@ -16,7 +16,7 @@ Layouts recognised (the first that fits, in this order):
    (``layers.0.attn.qkv.weight``) or as mmseg does (``layers.0.attn.attn.in_proj_weight``).
 """
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Optional
 
 from .vit_keys import mmpretrain_to_timm, mmseg_to_mmpretrain, timm_to_mmpretrain
 
@@ -64,9 +64,11 @@ class Backbone:
         state_dict: the weights in mmpretrain names (``cls_token`` (1, 1, C), ``pos_embed`` (1, 1 + N, C),
             ``layers.{i}.*``, ``ln1.*``), the tensors of the file (not copied).
         layout: what the file is, for the log (e.g. ``'DINO / CrIBo training checkpoint, teacher'``).
+        which: the network taken from a teacher-student checkpoint; None for a file of one network.
     """
     state_dict: dict
     layout: str
+    which: Optional[str] = None
 
 
 def find_backbone(checkpoint, which: str = 'teacher', source: str = 'checkpoint') -> Backbone:
@@ -96,13 +98,13 @@ def find_backbone(checkpoint, which: str = 'teacher', source: str = 'checkpoint'
         layout = f'DINO / CrIBo training checkpoint, {which}'
         if not backbone:
             raise _unknown(source, which, f"a '{which}' network without 'backbone.' weights ({_keys(network)})")
-        return Backbone(_converted(backbone, timm_to_mmpretrain, layout, source), layout)
+        return Backbone(_converted(backbone, timm_to_mmpretrain, layout, source), layout, which)
     weights = _weights(checkpoint)
     if _with_prefix(weights, S3PT_PREFIXES['teacher']):
         backbone = _with_prefix(weights, S3PT_PREFIXES[which])
         if not backbone:
             raise _unknown(source, which, f"no {which} backbone ('{S3PT_PREFIXES[which]}*'): {_keys(weights)}")
-        return Backbone(backbone, f'pre-training checkpoint of s3pt_mm, {which}')
+        return Backbone(backbone, f'pre-training checkpoint of s3pt_mm, {which}', which)
     return _single_vit(weights, which, source)
 
 

@@ -140,6 +140,16 @@ def test_dino_hub_backbone_gives_the_same_patch_tokens(size, images, tmp_path):
         torch.testing.assert_close(same_structure.eval().forward_features(images)[:, 1:], expected, **TOLERANCE)
 
 
+def _stepped_adamw(model):
+    """An AdamW that took one step: its state holds step counts and moments, as a training checkpoint's
+    (zero gradients, no weight decay: the weights do not change)."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    return optimizer
+
+
 def _dino_training_checkpoint(student, teacher, cribo):
     """What DINO's main_dino.py (and CrIBo's main_cribo.py, with its queues) saves: the student under DDP
     (``module.``), backbone and projection head in both, optimizer, epoch, args (an argparse.Namespace),
@@ -150,7 +160,7 @@ def _dino_training_checkpoint(student, teacher, cribo):
         'student': {f'module.{k}': v for k, v in dict(
             {f'backbone.{k}': v for k, v in student.state_dict().items()}, **head).items()},
         'teacher': dict({f'backbone.{k}': v for k, v in teacher.state_dict().items()}, **head),
-        'optimizer': torch.optim.AdamW(student.parameters(), lr=1e-3).state_dict(),
+        'optimizer': _stepped_adamw(student).state_dict(),
         'epoch': 300,
         'args': argparse.Namespace(arch='vit_small', patch_size=16, out_dim=65536, lr=0.0005,
                                    global_crops_scale=(0.25, 1.0), output_dir='.', use_fp16=True),
@@ -263,6 +273,9 @@ def test_the_log_names_the_layout_and_the_tensors(tmp_path, monkeypatch):
     monkeypatch.setattr(MMLogger.get_current_instance(), 'log', lambda level, message: logged.append(message))
     _frozen(path, 'deit-small')
     assert any(str(path) in m and 'timm / DINO ViT state dict' in m and 'loaded 150 tensors' in m for m in logged)
+    assert not any('student' in m for m in logged)
+    _frozen(path, 'deit-small', which='student')  # a file of one network: loaded, with a warning
+    assert any("holds one network, loaded as it is; which='student'" in m for m in logged)
 
 
 def test_another_architecture_is_a_clear_error(tmp_path):

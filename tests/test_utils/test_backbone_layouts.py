@@ -55,6 +55,7 @@ def test_each_layout(which):
     ours.update({f'backbone.{k}': v for k, v in student.items()}, **{'teacher.head.w': 0, 'head.w': 0})
     found = find_backbone({'meta': {'epoch': 1}, 'state_dict': ours}, which)
     assert found.state_dict == expected and found.layout == f'pre-training checkpoint of s3pt_mm, {which}'
+    assert found.which == which
 
     dino_full = {'student': {f'module.backbone.{k}': v for k, v in _timm_vit('s:').items()},
                  'teacher': {f'backbone.{k}': v for k, v in _timm_vit('t:').items()},
@@ -62,9 +63,11 @@ def test_each_layout(which):
     dino_full['teacher']['head.last_layer.weight_g'] = dino_full['student']['module.head.mlp.0.weight'] = 0
     found = find_backbone(dino_full, which)
     assert found.state_dict == expected and found.layout == f'DINO / CrIBo training checkpoint, {which}'
+    assert found.which == which
 
     # one network: `which` does not apply
     assert find_backbone(_timm_vit('t:'), which).state_dict == teacher
+    assert find_backbone(_timm_vit('t:'), which).which is None
     timm_classifier = dict(_timm_vit('t:'), **{'head.weight': 0, 'head.bias': 0})
     assert find_backbone({'model': timm_classifier}, which).layout == 'timm / DINO ViT state dict'
     mmpretrain = {'state_dict': dict({f'backbone.{k}': v for k, v in teacher.items()}, **{'head.fc.weight': 0})}
