@@ -33,7 +33,7 @@ from mmengine.logging import MMLogger
 
 from s3pt_mm.downstream import FrozenPretrainedViT
 from s3pt_mm.utils.checkpoint import load_backbone
-from tests.helpers import run_tool
+from tests.helpers import ROOT, run_tool
 from tests.test_downstream import _dino_vit_restated as dino
 
 TOLERANCE = dict(atol=1e-4, rtol=1e-4)
@@ -300,3 +300,26 @@ def test_another_architecture_is_a_clear_error(tmp_path):
     message = str(error.value)
     assert 'resnet50.pth' in message and 'conv1.weight' in message and 'Layouts accepted' in message
     assert 'DINO or CrIBo training checkpoint' in message and 'timm ViT' in message and 'mmseg' in message
+
+
+@pytest.mark.parametrize('config, key, shape', [
+    ('configs/segmentation/nuimages/segmenter_vit-s16-frozen_linear_8xb1-160k_nuimages-512x512.py', 'backbone',
+     (1, 384, 32, 32)),
+    ('configs/detection3d/petr_vit-s16-frozen_gridmask_cyclic-20e_nus-800x320.py', 'img_backbone', (1, 384, 20, 50)),
+])
+def test_the_configs_take_a_dino_file_unchanged(config, key, shape, tmp_path):
+    """The backbone of a Segmenter and of a PETR config, as configured, with a DINO hub file given the way
+    the docs say (``--cfg-options model.<key>.checkpoint=...``): Segmenter keeps the 14 x 14 grid and
+    interpolates in the forward pass, PETR resizes the position embedding to 20 x 50 once, when loading."""
+    from mmengine.config import Config
+    from mmpretrain.registry import MODELS
+    reference = _perturb(dino.vit_small(), seed=9)
+    path = tmp_path / 'dino_deitsmall16_pretrain.pth'
+    torch.save(reference.state_dict(), path)
+    cfg = Config.fromfile(str(ROOT / config))
+    cfg.merge_from_dict({f'model.{key}.checkpoint': str(path)})
+    backbone = MODELS.build(cfg.model[key])
+    backbone.init_weights()
+    (featmap, ) = backbone(torch.randn(1, 3, shape[2] * 16, shape[3] * 16))
+    assert featmap.shape == shape
+    assert torch.equal(backbone.state_dict()['layers.5.attn.qkv.weight'], reference.blocks[5].attn.qkv.weight)
