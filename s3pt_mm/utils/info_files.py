@@ -84,5 +84,9 @@ def restrict_info_file_loading(*modules: ModuleType) -> None:
     for extension in PICKLE_EXTENSIONS:
         if not isinstance(file_handlers.get(extension), RestrictedPickleHandler):
             file_handlers[extension] = RestrictedPickleHandler()
+    load = _naming_refused_file(fileio_io.load)
     for module in (fileio_io, fileio, mmengine, base_dataset, *modules):
-        module.load = _naming_refused_file(module.load)
+        if module.load is load.__wrapped__:  # mmengine's own load, imported before: the one wrapper
+            module.load = load
+        else:
+            module.load = _naming_refused_file(module.load)

@@ -48,3 +48,17 @@ def test_data_still_loads(tmp_path):
         mmengine.dump(infos, str(tmp_path / name))
         assert load_info_file(str(tmp_path / name)) == infos
         assert mmengine.load(str(tmp_path / name)) == infos
+
+
+def test_restriction_is_idempotent():
+    """Applied on every import of s3pt_mm.datasets / s3pt_mm.det3d: the handler and the file-naming
+    ``load`` are installed once."""
+    import mmengine.dataset.base_dataset as base_dataset
+    from mmengine.fileio.handlers import file_handlers
+
+    from s3pt_mm.utils.info_files import RestrictedPickleHandler, restrict_info_file_loading
+    handler, load = file_handlers['pkl'], base_dataset.load
+    restrict_info_file_loading()
+    restrict_info_file_loading()
+    assert file_handlers['pkl'] is handler and isinstance(handler, RestrictedPickleHandler)
+    assert base_dataset.load is load and mmengine.load is load and load.__wrapped__.__module__ == 'mmengine.fileio.io'
