@@ -103,19 +103,21 @@ def tiny_model(method):
     return model
 
 
-def fake_pretrain_batch(batch=2, seed=0):
-    """A batch for :func:`tiny_model`: two random views per image, with the token geometry that
-    PackMultiViewInputs provides (positions, depths, validity)."""
+def fake_pretrain_batch(batch=2, seed=0, img=IMG, patch=PATCH):
+    """A batch for :func:`tiny_model` (or a model with ``img`` x ``img`` views and ``patch`` x ``patch``
+    patches): two random views per image, with the token geometry that PackMultiViewInputs provides
+    (positions, depths, validity)."""
     import torch
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
-    n = (IMG // PATCH) ** 2
-    views = [torch.rand(batch, 3, IMG, IMG, generator=g) * 255 for _ in range(2)]
+    side = img // patch
+    n = side ** 2
+    views = [torch.rand(batch, 3, img, img, generator=g) * 255 for _ in range(2)]
     samples = []
     for _ in range(batch):
         s = DataSample()
-        grid = torch.stack(torch.meshgrid(torch.arange(4.0), torch.arange(4.0), indexing='xy'), -1)
-        pos = (grid.reshape(n, 2) * PATCH + PATCH / 2)
+        grid = torch.stack(torch.meshgrid(torch.arange(float(side)), torch.arange(float(side)), indexing='xy'), -1)
+        pos = (grid.reshape(n, 2) * patch + patch / 2)
         s.set_field(torch.stack([pos, pos * 0.8 + 3]), 'token_positions')
         s.set_field(torch.rand(2, n, generator=g) * 40 + 2, 'token_depths')
         valid = torch.ones(2, n, dtype=torch.bool)
@@ -123,6 +125,30 @@ def fake_pretrain_batch(batch=2, seed=0):
         s.set_field(valid, 'token_depth_valid')
         samples.append(s)
     return dict(inputs=views, data_samples=samples)
+
+
+def cuda_like_half_gemms():
+    """A dispatch mode under which every fp16 matrix product (``mm``, ``addmm``, ``bmm``, ``baddbmm``: what
+    linear layers, ``matmul``, ``einsum`` and ``vecdot`` reach under autocast) is computed as CUDA's fp16
+    GEMMs compute it: fp16 inputs, products accumulated in float32, the result rounded to fp16. CPU kernels
+    for fp16 products are slow on machines without native fp16 (a (392, 256) x (256, 65536) product takes
+    ~50 s here, 0.3 s in float32), so the fp16 tests run them this way; everything else (the casts of
+    autocast, the elementwise ops, their fp16 overflow) is untouched."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+    aten = torch.ops.aten
+    gemms = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+
+    class HalfGemms(TorchDispatchMode):
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if func in gemms and any(isinstance(a, torch.Tensor) and a.dtype == torch.float16 for a in args):
+                args = [a.float() if isinstance(a, torch.Tensor) and a.dtype == torch.float16 else a for a in args]
+                return func(*args, **kwargs).half()
+            return func(*args, **kwargs)
+
+    return HalfGemms()
 
 
 def toy_model():

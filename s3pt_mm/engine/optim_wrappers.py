@@ -21,10 +21,18 @@ gradients are unscaled before clipping, as with ``GradScaler.unscale_`` in DINO)
 
 and :meth:`set_frozen_parameters` (called by
 :class:`~s3pt_mm.engine.hooks.FreezePrototypesHook` before every iteration).
+
+:class:`DINOAmpOptimWrapper` also runs on a machine without accelerator, where mmengine's ``AmpOptimWrapper``
+refuses to start: there the loss scaler is torch's CPU ``GradScaler`` (``torch.amp.GradScaler('cpu')``, the same
+dynamic loss scaling as on CUDA) and ``optim_context`` is CPU autocast in ``dtype`` (fp16 or bf16; mmengine's
+default, bf16, when ``dtype`` is None). This is how the tests train every pre-training config under fp16 and bf16
+mixed precision on a CPU (``tests/test_models/test_mixed_precision.py``).
 """
+import contextlib
 from typing import Iterable, List, Optional
 
 import torch
+from mmengine.device import is_cuda_available, is_mlu_available, is_npu_available
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmpretrain.registry import OPTIM_WRAPPERS
 from torch import Tensor
@@ -84,6 +92,54 @@ class DINOOptimWrapper(_DINOGradientRules, OptimWrapper):
     """mmengine's ``OptimWrapper`` with DINO's gradient rules (module docstring)."""
 
 
+class _AmpOptimWrapperAnyDevice(AmpOptimWrapper):
+    """mmengine's ``AmpOptimWrapper``, unchanged on an accelerator; on a CPU-only machine (where mmengine's
+    asserts one) the same settings with torch's CPU loss scaler.
+
+    Args (as mmengine's):
+        loss_scale: ``'dynamic'`` (a ``GradScaler`` with its defaults), a float (static scale) or a dict of
+            ``GradScaler`` arguments.
+        dtype: ``'float16'``, ``'bfloat16'``, a torch dtype or None (autocast's default for the device).
+    """
+
+    def __init__(self, loss_scale='dynamic', dtype=None, use_fsdp: bool = False, **kwargs):
+        self.on_cpu = not (is_cuda_available() or is_npu_available() or is_mlu_available())
+        if not self.on_cpu:
+            super().__init__(loss_scale=loss_scale, dtype=dtype, use_fsdp=use_fsdp, **kwargs)
+            return
+        if use_fsdp:
+            raise ValueError('use_fsdp needs an accelerator')
+        OptimWrapper.__init__(self, **kwargs)
+        self._scale_update_param = None
+        if loss_scale == 'dynamic':
+            scaler_args = {}
+        elif isinstance(loss_scale, float):
+            self._scale_update_param = loss_scale
+            scaler_args = dict(init_scale=loss_scale)
+        elif isinstance(loss_scale, dict):
+            scaler_args = loss_scale
+        else:
+            raise TypeError(f'loss_scale must be a float, a dict or "dynamic", got {loss_scale!r}')
+        self.loss_scaler = torch.amp.GradScaler('cpu', **scaler_args)
+        if isinstance(dtype, str):
+            if dtype not in self.valid_dtypes:
+                raise ValueError(f'dtype must be one of {self.valid_dtypes}, got {dtype!r}')
+            dtype = getattr(torch, dtype)
+        self.cast_dtype = dtype
+
+    @contextlib.contextmanager
+    def optim_context(self, model):
+        """mmengine's context (gradient accumulation, autocast); on a CPU torch's CPU autocast in ``dtype``
+        (mmengine's CPU autocast accepts bf16 only)."""
+        if not self.on_cpu:
+            with super().optim_context(model):
+                yield
+            return
+        with OptimWrapper.optim_context(self, model), torch.autocast(
+                'cpu', dtype=self.cast_dtype or torch.bfloat16, cache_enabled=False):
+            yield
+
+
 @OPTIM_WRAPPERS.register_module()
-class DINOAmpOptimWrapper(_DINOGradientRules, AmpOptimWrapper):
-    """mmengine's ``AmpOptimWrapper`` with DINO's gradient rules (module docstring)."""
+class DINOAmpOptimWrapper(_DINOGradientRules, _AmpOptimWrapperAnyDevice):
+    """mmengine's ``AmpOptimWrapper`` with DINO's gradient rules, also on a CPU (module docstring)."""

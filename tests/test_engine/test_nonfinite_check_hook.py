@@ -65,8 +65,11 @@ def _inf_centre(model, data_batch):
     model.object_loss.center[0] = float('inf')
 
 
-def _nan_in_queue(model, data_batch):
-    model.queue.features[1, 0, 0] = float('nan')
+def _nan_object_enqueued(model, data_batch):
+    """A non-finite object written into the queue by its only writer, enqueue."""
+    objects = torch.zeros(1, model.queue.features.shape[-1])
+    objects[0, 3] = float('nan')
+    model.queue.enqueue(objects, torch.ones_like(objects), torch.tensor([1]))
 
 
 def _nan_pixel(model, data_batch):
@@ -76,7 +79,7 @@ def _nan_pixel(model, data_batch):
 @pytest.mark.parametrize('name,inject,named', [
     ('loss', Inject(2, 'before', _nan_student_temperature), 'loss term(s) loss_global'),
     ('centre', Inject(2, 'after', _inf_centre), 'buffer(s) object_loss.center'),
-    ('queue', Inject(2, 'after', _nan_in_queue), 'buffer(s) queue.features'),
+    ('queue', Inject(2, 'after', _nan_object_enqueued), 'buffer(s) queue.write_status'),
     ('sinkhorn', Inject(2, 'before', _nan_pixel), 'Sinkhorn transport plan'),
 ])
 def test_training_stops_at_the_iteration_with_the_term_named(name, inject, named, tmp_path):
@@ -90,6 +93,22 @@ def test_training_stops_at_the_iteration_with_the_term_named(name, inject, named
         saved = load_checkpoint_safely(work_dir / 'iter_2.pth', map_location='cpu')['state_dict']
         for key, value in runner.model.named_parameters():
             assert torch.equal(value, saved[key]), key
+
+
+def test_the_queue_buffers_are_checked_on_write_not_scanned_every_step():
+    """The per-step scan skips the queue's features, keys and inverse norms (gigabytes at paper size: a
+    bool copy of them every step) and reads the queue's write status instead; every other buffer is
+    scanned."""
+    from mmengine.registry import init_default_scope
+
+    from s3pt_mm.engine.hooks.nonfinite_check_hook import checked_buffers
+    init_default_scope('mmpretrain')
+    model = tiny_model('s3pt')
+    names = [name for name, _ in checked_buffers(model)]
+    assert 'queue.write_status' in names and 'global_loss.center' in names and 'object_loss.center' in names
+    assert not {'queue.features', 'queue.keys', 'queue.inv_norms'} & set(names)
+    floating = {name for name, b in model.named_buffers() if b.is_floating_point()}
+    assert floating - set(names) == {'queue.features', 'queue.keys', 'queue.inv_norms'}
 
 
 def test_message_without_a_checkpoint(tmp_path):

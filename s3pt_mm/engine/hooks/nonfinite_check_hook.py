@@ -5,7 +5,10 @@
 * every loss term the model returns (``loss_global``, ``loss_object_cv``, ``loss_object_ci``, ...), before
   the optimizer step: a non-finite term never reaches the weights;
 * every floating-point buffer of the model after the iteration (the loss centres
-  ``global_loss.center`` / ``object_loss.center``, the object queue ``queue.features``, ...);
+  ``global_loss.center`` / ``object_loss.center``, ...), except the large buffers that their module checks
+  as it writes them (listed in its ``nonfinite_checked_on_write``; the object queue's gigabytes of
+  features and keys), whose module keeps the result in a small buffer that is checked instead
+  (``queue.write_status``);
 * errors raised as :class:`FloatingPointError` inside the training step, such as the check of the
   Sinkhorn transport plan of the spatial clustering
   (:func:`s3pt_mm.models.utils.spatial_clustering.spatial_clustering`).
@@ -37,6 +40,15 @@ def nonfinite_names(named_tensors):
     flags = [torch.stack([torch.isfinite(v.detach()).all() for v in values]).all() for _, values in named]
     finite = torch.stack([flag.to(flags[0].device) for flag in flags]).tolist()
     return [name for (name, _), ok in zip(named, finite) if not ok]
+
+
+def checked_buffers(model):
+    """``(name, buffer)`` of the model's floating-point buffers that the hook scans: all but those a module
+    names in its ``nonfinite_checked_on_write`` (it checks what it writes into them itself)."""
+    skipped = {f'{prefix}.{name}' if prefix else name for prefix, module in model.named_modules()
+               for name in getattr(module, 'nonfinite_checked_on_write', ())}
+    return [(name, buffer) for name, buffer in model.named_buffers()
+            if buffer.is_floating_point() and name not in skipped]
 
 
 def _on_any_rank(flag: bool) -> bool:
@@ -87,8 +99,7 @@ class NonFiniteCheckHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-        bad = nonfinite_names((name, buffer) for name, buffer in model.named_buffers()
-                              if buffer.is_floating_point())
+        bad = nonfinite_names(checked_buffers(model))
         if bad:
             raise NonFiniteTrainingError(
                 self._stop_message(runner, f'non-finite value(s) in the model buffer(s) {", ".join(bad)}'))

@@ -218,7 +218,9 @@ class S3PT(BaseSelfSupervisor):
         """L^o_ci as CrIBo computes it (``CrIBoLoss.forward``): with n_1 the number of view-1 objects that
         pass the cycle test, ``(sum of the view-1 terms + sum of the view-2 terms) / n_1 / 2`` when
         ``n_1 > 0`` and the epoch has reached ``cross_image_start_epoch``, else 0. The view-1 neighbours
-        teach the student's view 2 and vice versa. Computed with masks, without host synchronisation.
+        teach the student's view 2 and vice versa. Computed with masks, without host synchronisation: the
+        terms of objects without a valid neighbour (and all terms before the start epoch) are selected
+        away (``torch.where``), never multiplied by 0, so whatever value they hold never reaches the loss.
 
         Args:
             term_v2: (O,) cross-entropies of the student's view-2 objects against the teacher's
@@ -231,6 +233,6 @@ class S3PT(BaseSelfSupervisor):
                                f'epoch {self.cross_image_start_epoch}. Add dict(type="ModelEpochHook") to '
                                'custom_hooks (the pre-training configs of s3pt_mm do).')
         num_v1 = mask_v1.sum()
-        loss = ((term_v2 * mask_v1).sum() + (term_v1 * mask_v2).sum()) / num_v1.clamp_min(1) / 2
-        active = float(self.epoch >= self.cross_image_start_epoch)
-        return self.loss_weights['object_ci'] * active * loss * (num_v1 > 0)
+        total = torch.where(mask_v1, term_v2, 0.0).sum() + torch.where(mask_v2, term_v1, 0.0).sum()
+        active = (num_v1 > 0) & (self.epoch >= self.cross_image_start_epoch)
+        return self.loss_weights['object_ci'] * torch.where(active, total / num_v1.clamp_min(1) / 2, 0.0)

@@ -22,6 +22,7 @@ from mmpretrain.registry import MODELS
 from torch import Tensor
 
 from ..utils.cross_entropy import soft_cross_entropy
+from ..utils.precision import float32_region
 from ..utils.vmf import (CENTER_EPS, batch_mean, logit_centering_shift, probability_centering_shift, shifted_logits,
                          update_center, vmf_log_normalizer)
 
@@ -121,6 +122,10 @@ class DINOLoss(nn.Module):
           (computed with the centre ``c`` before this update): ``P`` is ``q / c`` renormalised, so
           ``q = P c / <P, c>`` and ``sum_i q_i = c * (w @ P)`` with ``w_i = 1 / <P_i, c>``.
 
+        The statistic is computed in float32 with autocast off (:func:`float32_region`): at initialisation
+        ``<P_i, c> = 1/K`` and ``w_i = K = 65536`` exceeds fp16's largest value (65504), so under fp16
+        autocast the products would give Inf, then a NaN centre.
+
         Returns:
             (N, K) probabilities (float32 under autocast, :meth:`PrototypeLayer.forward`).
         """
@@ -130,16 +135,17 @@ class DINOLoss(nn.Module):
         probs = layer(z, self.teacher_temp, self.teacher_shift(bias))
         probs = torch.softmax(probs, dim=-1, out=probs)
         rows = slice(0, probs.shape[0] if center_rows is None else center_rows)
-        if self.centering == 'logit':
-            # sums in at least float32 (z is half precision under autocast)
-            mean_z, count = batch_mean(z[rows].to(torch.promote_types(z.dtype, torch.float32)), all_reduce=True)
-            stat = layer(mean_z[None]).float()[0]
-        else:
-            center = self.center.clamp_min(CENTER_EPS).to(probs.dtype)
-            weights = 1.0 / (probs[rows] @ center)
-            stat, count = batch_mean(probs[rows], all_reduce=True, row_weights=weights)
-            stat = stat * center
-        self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
+        with float32_region():
+            if self.centering == 'logit':
+                mean_z, count = batch_mean(z[rows].float(), all_reduce=True)
+                stat = layer(mean_z[None])[0]
+            else:
+                center = self.center.clamp_min(CENTER_EPS).float()
+                teacher = probs[rows].float()
+                weights = 1.0 / (teacher @ center)
+                stat, count = batch_mean(teacher, all_reduce=True, row_weights=weights)
+                stat = stat * center
+            self.center.copy_(update_center(self.center, stat, self.center_momentum, count))
         return probs
 
     def student_logits(self, head: nn.Module, x: Tensor, kind: str) -> Tensor:

@@ -6,9 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import in_float32
 
+
+@in_float32
 def pool_objects(tokens: Tensor, labels: Tensor, num_clusters: int) -> Tuple[Tensor, Tensor]:
-    """Mean-pool the tokens of each view per cluster.
+    """Mean-pool the tokens of each view per cluster, in float32 (autocast off: the objects are what the
+    queue stores and retrieves by cosine similarity, and the sum of a cluster's tokens is exact there).
 
     Args:
         tokens (Tensor): (B, V, P, C) patch tokens of V views.
@@ -16,8 +20,9 @@ def pool_objects(tokens: Tensor, labels: Tensor, num_clusters: int) -> Tuple[Ten
         num_clusters (int): M.
 
     Returns:
-        tuple[Tensor, Tensor]: means (B, V, M, C) (zero for empty clusters) and token counts (B, V, M).
+        tuple[Tensor, Tensor]: float32 means (B, V, M, C) (zero for empty clusters) and token counts (B, V, M).
     """
+    tokens = tokens.float()
     one_hot = F.one_hot(labels, num_clusters).to(tokens.dtype)  # (B, V, P, M)
     counts = one_hot.sum(dim=2)  # (B, V, M)
     sums = torch.einsum('bvpm,bvpc->bvmc', one_hot, tokens)

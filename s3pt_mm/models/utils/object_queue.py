@@ -15,8 +15,22 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import in_float32
+
 #: slots per chunk of the half-precision search on a CPU (a chunk's scores stay in the cache)
 CPU_SEARCH_CHUNK = 16384
+#: slots per chunk on a GPU: the (O, chunk) scores of a paper-size step stay near 0.5 GB whatever the queue
+GPU_SEARCH_CHUNK = 1 << 16
+#: elements of the block of a chunk's rows whose candidates are counted at a time (a bool -> int32 copy)
+COUNT_BLOCK_ELEMENTS = 1 << 22
+
+
+def _row_counts(hits: Tensor) -> Tensor:
+    """(O,) int32 number of True per row of an (O, n) bool tensor; a sum converts the bools to integers, so
+    the rows are summed in blocks of ``COUNT_BLOCK_ELEMENTS`` (16 MB of int32 at a time)."""
+    rows = max(1, COUNT_BLOCK_ELEMENTS // max(hits.shape[1], 1))
+    return torch.cat([hits[i:i + rows].sum(dim=1, dtype=torch.int32) for i in range(0, hits.shape[0], rows)]
+                     + [hits.new_zeros(0, dtype=torch.int32)])
 
 
 def _all_gather_rows(x: Tensor) -> Tensor:
@@ -117,6 +131,9 @@ class ObjectQueue(nn.Module):
         self.register_buffer('features', torch.zeros(2, capacity, dim))
         self.register_buffer('keys', torch.zeros(2, capacity, dim, dtype=search_dtype))
         self.register_buffer('inv_norms', torch.zeros(2, capacity))
+        # 0, or NaN once a non-finite object was written: the non-finite check of training reads this instead
+        # of scanning the buffers above (NonFiniteCheckHook, `nonfinite_checked_on_write`)
+        self.register_buffer('write_status', torch.zeros(()))
         self.register_buffer('image_counts', torch.zeros(num_images, dtype=torch.long))
         self.register_buffer('object_ptr', torch.zeros((), dtype=torch.long))
         self.register_buffer('image_ptr', torch.zeros((), dtype=torch.long))
@@ -126,7 +143,14 @@ class ObjectQueue(nn.Module):
         if prefix + 'keys' not in state_dict and prefix + 'features' in state_dict:
             features = state_dict[prefix + 'features']
             state_dict[prefix + 'keys'] = F.normalize(features.float(), dim=-1).to(self.keys.dtype)
+        if prefix + 'write_status' not in state_dict and prefix + 'features' in state_dict:
+            features = state_dict[prefix + 'features']  # older checkpoints: scanned once, here
+            state_dict[prefix + 'write_status'] = torch.where(torch.isfinite(features).all(), 0.0, float('nan'))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    #: buffers whose writes :meth:`enqueue` checks (into ``write_status``): the per-step non-finite check of
+    #: training skips them (NonFiniteCheckHook), since scanning gigabytes every step costs a bool copy of them
+    nonfinite_checked_on_write = ('features', 'keys', 'inv_norms')
 
     @property
     def capacity(self) -> int:
@@ -164,6 +188,8 @@ class ObjectQueue(nn.Module):
         slots = (self.object_ptr + torch.arange(num_new, device=pairs.device)) % self.capacity
         pairs = pairs.transpose(0, 1).to(self.features.dtype)  # (2, n, C)
         norms = pairs.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        # finite pairs give finite keys and inverse norms too; no host synchronisation
+        self.write_status.copy_(torch.where(torch.isfinite(pairs).all(), self.write_status, float('nan')))
         self.features[:, slots] = pairs
         self.keys[:, slots] = (pairs / norms).to(self.keys.dtype)
         self.inv_norms[:, slots] = 1.0 / norms[..., 0]
@@ -172,17 +198,24 @@ class ObjectQueue(nn.Module):
         self.image_counts[image_slots] = counts
         self.image_ptr.copy_((self.image_ptr + counts.shape[0]) % self.num_images)
 
-    def _candidates(self, view: int, queries: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor]:
+    def _candidates(self, view: int, queries: Tensor, valid: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """The slots whose half-precision score is within ``search_margin`` of the query's best valid
-        score, as ``(rows, slots)`` index pairs (none for a query without a valid slot).
+        score, as ``(rows, slots)`` index pairs (none for a query without a valid slot), and the (O,) bool
+        mask of the *crowded* queries, which have more than ``max_candidates_per_query`` of them and whose
+        pairs are left out.
 
-        On a CPU the buffer is scanned in chunks of ``CPU_SEARCH_CHUNK`` slots (each chunk's scores stay
-        in the cache; candidates are taken against the running best, a superset, and filtered at the
-        end); on a GPU in one product (no host synchronisation per chunk)."""
+        The buffer is scanned in chunks of ``CPU_SEARCH_CHUNK`` slots on a CPU (each chunk's scores stay in
+        the cache), ``GPU_SEARCH_CHUNK`` on a GPU (bounded scores). Candidates are taken against the running
+        best (a superset, filtered at the end) and counted per query as they come: a query whose count
+        passes the limit is crowded from then on and collects no more, so the lists hold at most
+        ``O * max_candidates_per_query`` pairs, whatever the buffer holds. (A count against the running
+        best can only overestimate: a query may be declared crowded and searched exactly in float32 when
+        it did not need to be, never the other way.)"""
         keys = self.keys[view]
-        chunk = keys.shape[0] if keys.is_cuda else CPU_SEARCH_CHUNK
+        chunk = GPU_SEARCH_CHUNK if keys.is_cuda else CPU_SEARCH_CHUNK
         q = queries.to(keys.dtype)
         best = queries.new_full((queries.shape[0], ), float('-inf'))
+        counts = torch.zeros(queries.shape[0], dtype=torch.int32, device=queries.device)
         rows, slots, scores = [], [], []
         with _float32_accumulation(keys.device):
             for start in range(0, keys.shape[0], chunk):
@@ -194,15 +227,20 @@ class ObjectQueue(nn.Module):
                 low = threshold.to(part.dtype)
                 low = torch.where(low.float() > threshold, torch.nextafter(low, torch.full_like(low, -math.inf)),
                                   low)
-                r, c = (part >= low[:, None]).nonzero(as_tuple=True)
+                hits = part >= low[:, None]
+                counts += _row_counts(hits)
+                hits &= (counts <= self.max_candidates_per_query)[:, None]
+                r, c = hits.nonzero(as_tuple=True)
                 rows.append(r)
                 slots.append(c + start)
                 scores.append(part[r, c].float())
         rows, slots, scores = torch.cat(rows), torch.cat(slots), torch.cat(scores)
-        keep = scores >= (best - self.search_margin)[rows]
-        return rows[keep], slots[keep]
+        crowded = counts > self.max_candidates_per_query
+        keep = (scores >= (best - self.search_margin)[rows]) & ~crowded[rows]
+        return rows[keep], slots[keep], crowded
 
     @torch.no_grad()
+    @in_float32
     def nearest(self, view: int, queries: Tensor, valid: Tensor) -> Tensor:
         """Index of each query's most cosine-similar valid slot among the ``view`` features: the exact
         float32 nearest neighbour (ties: the lowest slot), found with a half-precision pre-selection.
@@ -210,7 +248,9 @@ class ObjectQueue(nn.Module):
         Any slot whose exact score can beat the pre-selected best lies within twice the error bound of
         it, so re-scoring those candidates in float32 gives the float32 search's answer. A query with
         more than ``max_candidates_per_query`` candidates (near-duplicate entries) is searched in float32
-        over the whole buffer.
+        over the whole buffer. Autocast is off: the pre-selection runs in the keys' own dtype (autocast
+        would recast bfloat16 keys to fp16, a fresh copy of the whole buffer per search) and the re-scoring
+        and the fallback in float32.
 
         Args:
             view (int): 0 or 1. queries (Tensor): (O, C) unit vectors (float32).
@@ -220,12 +260,8 @@ class ObjectQueue(nn.Module):
             LongTensor: (O,) slot indices (0 for a query when no slot is valid).
         """
         num_queries = queries.shape[0]
-        rows, slots = self._candidates(view, queries, valid)
-        crowded = torch.bincount(rows, minlength=num_queries) > self.max_candidates_per_query
+        rows, slots, crowded = self._candidates(view, queries, valid)
         any_crowded = bool(crowded.any())
-        if any_crowded:
-            keep = ~crowded[rows]
-            rows, slots = rows[keep], slots[keep]
         exact = (self.features[view, slots] * queries[rows]).sum(-1) * self.inv_norms[view, slots]
         row_best = exact.new_full((num_queries, ), float('-inf')).scatter_reduce(0, rows, exact, 'amax')
         at_best = exact == row_best[rows]
@@ -238,13 +274,15 @@ class ObjectQueue(nn.Module):
         return index.masked_fill(index == self.capacity, 0)
 
     @torch.no_grad()
+    @in_float32
     def cycle_consistent_neighbours(self, objects_v1: Tensor,
                                     objects_v2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         """Nearest neighbours in the queue that pass CrIBo's cycle-consistency test.
 
         For an object o of view 1: q = NN(o) among the queue's view-1 features (cosine similarity);
         q' = the view-2 feature stored with q; o is bootstrapped if NN(q') among this batch's view-2
-        objects is o's own view-2 twin. Symmetrically for view 2.
+        objects is o's own view-2 twin. Symmetrically for view 2. The similarities of the test are
+        float32 (autocast off).
 
         Args:
             objects_v1, objects_v2 (Tensor): (O, C) paired teacher objects of this step.

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .precision import in_float32
+
 __all__ = ['sinkhorn', 'spatial_clustering']
 
 
@@ -104,8 +106,7 @@ def _cluster_depth(depths: Tensor, valid: Tensor, labels: Tensor, num_clusters: 
 
 
 @torch.no_grad()
-@torch.autocast('cuda', enabled=False)
-@torch.autocast('cpu', enabled=False)
+@in_float32
 def spatial_clustering(tokens: Tensor,
                        positions: Tensor,
                        depths: Optional[Tensor] = None,

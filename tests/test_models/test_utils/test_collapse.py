@@ -19,6 +19,19 @@ def test_statistics_of_the_two_collapses_and_of_a_healthy_teacher():
     assert healthy['prototypes_in_use'] == 4 and healthy['entropy_of_mean'] == pytest.approx(math.log(n))
 
 
+def test_blocks_of_rows_give_the_statistics_of_the_whole_without_a_copy_of_it():
+    """(2 O, K) object distributions of a paper-size step are gigabytes: the statistics read them in blocks of
+    rows (no (N, K) float64 copy) and are the same for any block size."""
+    probs = torch.softmax(torch.randn(300, 65536, generator=torch.Generator().manual_seed(1)) * 3, dim=-1)
+    whole = collapse_statistics(probs, block_elements=probs.numel())
+    blocked = collapse_statistics(probs, block_elements=7 * 65536)
+    assert blocked == pytest.approx(whole, rel=1e-12, abs=1e-12)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        collapse_statistics(probs)
+    largest = max(event.cpu_memory_usage for event in prof.events())
+    assert largest <= 8 * (1 << 21) < probs.numel() * 4  # one float64 block; a float32 copy would be 78 MB
+
+
 def test_kl_to_mean_against_the_definition():
     probs = torch.softmax(torch.randn(5, 7, generator=torch.Generator().manual_seed(0)), -1).double()
     mean = probs.mean(0)

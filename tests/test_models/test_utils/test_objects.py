@@ -202,6 +202,40 @@ def test_crowded_queries_fall_back_to_a_float32_search():
     assert queue.nearest(0, queries, valid).tolist() == expected.tolist()
 
 
+@pytest.mark.parametrize('chunk', [16384, 64])
+def test_candidate_lists_stay_bounded_when_every_slot_is_a_near_duplicate(chunk, monkeypatch):
+    """The candidates are counted as the chunks come: a crowded query stops collecting, so the lists hold at
+    most O * max_candidates_per_query pairs (they held O * capacity before), and the answer is still the
+    exact one (the crowded queries are searched in float32)."""
+    from s3pt_mm.models.utils import object_queue
+    monkeypatch.setattr(object_queue, 'CPU_SEARCH_CHUNK', chunk)
+    g = torch.Generator().manual_seed(3)
+    features = torch.randn(1, 32, generator=g) + 1e-3 * torch.randn(2000, 32, generator=g)
+    queries = torch.nn.functional.normalize(features[:6] + 1e-4 * torch.randn(6, 32, generator=g), dim=-1)
+    queue = _filled_queue(features, max_candidates=8)
+    valid = torch.ones(2000, dtype=torch.bool)
+    rows, slots, crowded = queue._candidates(0, queries, valid)
+    assert crowded.all() and rows.numel() == 0  # every query crowded: no pair kept
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        index = queue.nearest(0, queries, valid)
+    assert index.tolist() == _float64_nearest(queries, features).tolist()
+    largest = max(event.cpu_memory_usage for event in prof.events())
+    # the largest allocation is one query block's float32 scores against the buffer (the exact fallback);
+    # the unbounded lists were 6 x 2000 pairs of int64 (rows, slots) and their scores
+    assert largest <= 4 * 6 * 2000 and largest < 8 * 6 * 2000
+
+
+def test_a_nonfinite_object_written_sets_the_write_status():
+    queue = ObjectQueue(num_images=4, max_objects_per_image=2, dim=3)
+    ones = torch.ones(1, 3)
+    queue.enqueue(ones, ones, torch.tensor([1]))
+    assert queue.write_status.item() == 0.0
+    queue.enqueue(torch.tensor([[1.0, float('inf'), 0.0]]), ones, torch.tensor([1]))
+    assert torch.isnan(queue.write_status)
+    queue.enqueue(ones, ones, torch.tensor([1]))
+    assert torch.isnan(queue.write_status)  # stays set: the hook stops training at the first one
+
+
 def test_nearest_breaks_ties_by_the_lowest_slot_and_skips_invalid_slots():
     features = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.6, 0.8]])
     queue = _filled_queue(features)
@@ -218,8 +252,9 @@ def test_nearest_breaks_ties_by_the_lowest_slot_and_skips_invalid_slots():
 def test_a_queue_saved_without_search_keys_loads_with_them():
     queue = ObjectQueue(num_images=2, max_objects_per_image=2, dim=3)
     queue.enqueue(torch.tensor([[3.0, 4.0, 0.0]]), torch.tensor([[0.0, 0.0, 2.0]]), torch.tensor([1]))
-    state = {k: v for k, v in queue.state_dict().items() if k != 'keys'}  # an older checkpoint
+    state = {k: v for k, v in queue.state_dict().items() if k not in ('keys', 'write_status')}  # older
     restored = ObjectQueue(num_images=2, max_objects_per_image=2, dim=3)
     restored.load_state_dict(state)
     torch.testing.assert_close(restored.keys, queue.keys)
+    assert restored.write_status.item() == 0.0  # the features of an older checkpoint are finite
     assert restored.keys[0, 0].float().tolist() == [0.6015625, 0.80078125, 0.0]  # [0.6, 0.8, 0] in bfloat16
