@@ -13,12 +13,14 @@
 #   3. mmcv         mmcv 2.1.0 built from source with its compiled ops, cached as a wheel under
 #                   $S3PT_CACHE (default ~/.cache/s3pt_mm/wheels), keyed by torch version, python version
 #                   and op flavour: CPU ops on a machine without nvcc/GPU, CPU+CUDA ops for the local GPU's
-#                   architecture otherwise. The first CPU build takes ~15 min on 2 cores.
+#                   architecture and nvcc's CUDA version otherwise ("cuda13.0-sm90"). The flavour is part of
+#                   the stamp: a venv built without CUDA ops is rebuilt when the script runs on a GPU node.
+#                   The first CPU build takes ~15 min on 2 cores.
 #   4. openmmlab    --relock only: requirements/openmmlab.txt under requirements/constraints.txt
 #   5. s3pt_mm      pip install -e . (--relock: and requirements/runtime.txt, requirements/tests.txt)
 #   6. lock         locked: the venv is made to match the lock (the mmcv build's tools removed) and checked
 #                   with tools/env_lock.py; --relock: requirements/lock.txt rewritten from the venv
-#   7. check        imports s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models
+#   7. check        imports s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models; mmcv's ops of the flavour
 set -Eeuo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,21 +40,39 @@ esac
 step() { STEP="$1"; echo "[setup_env] ($(date +%H:%M:%S)) step: $1"; }
 trap 'echo "[setup_env] FAILED at step: ${STEP} (see the output above)" >&2' ERR
 
-# The stamp records everything the environment is built from; a matching stamp plus a passing import
-# check means there is nothing to do.
+# The mmcv ops flavour this machine needs: "cpu", or CUDA ops for the local GPU's architecture built with the
+# local nvcc ("cuda13.0-sm90"). Part of the stamp, so a venv built on a CPU machine (CPU ops only) is rebuilt
+# with CUDA ops when the script runs on a GPU node, and of the mmcv wheel cache key.
+if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+    CUDA_ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' ')"
+    NVCC_CUDA="$(nvcc --version | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p' | head -n1)"
+    FLAVOUR="cuda${NVCC_CUDA}-sm${CUDA_ARCH/./}"
+else
+    CUDA_ARCH="" NVCC_CUDA=""
+    FLAVOUR="cpu"
+fi
+
+# The stamp records everything the environment is built from (and the mmcv ops flavour); a matching stamp
+# plus a passing import check (and mmcv's ops of that flavour) means there is nothing to do.
 stamp_of() {
-    cat "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh" "$ROOT/setup.py" | sha256sum | cut -d' ' -f1
+    { cat "$ROOT"/requirements/*.txt "$ROOT/tools/setup_env.sh" "$ROOT/setup.py"; echo "mmcv-ops=$FLAVOUR"; } \
+        | sha256sum | cut -d' ' -f1
 }
 STAMP_FILE="$VENV/.s3pt_env_stamp"
 STAMP="$(stamp_of)"
 check_imports() {
     "$VENV/bin/python" -c "import s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models, nuscenes" 2>/dev/null
 }
+# The installed mmcv's ops: CUDA ones ("not available" = built without CUDA) where the flavour asks for them.
+ops_match() {
+    [[ "$FLAVOUR" == cpu ]] || [[ "$("$VENV/bin/python" -c \
+        'from mmcv.ops import get_compiling_cuda_version as v; print(v())' 2>/dev/null)" == "$NVCC_CUDA" ]]
+}
 lock_matches() {
     "$VENV/bin/python" "$ROOT/tools/env_lock.py" check --lock "$LOCK" >/dev/null 2>&1
 }
 if [[ -z "$RELOCK" && -z "${S3PT_FORCE_SETUP:-}" && -f "$STAMP_FILE" && "$(cat "$STAMP_FILE")" == "$STAMP" ]] \
-        && check_imports && lock_matches; then
+        && check_imports && ops_match && lock_matches; then
     echo "[setup_env] environment in $VENV is up to date (matches requirements/lock.txt)"
     exit 0
 fi
@@ -95,13 +115,10 @@ fi
 step "mmcv"
 PYTAG="$("$VENV/bin/python" -c 'import sys; print(f"cp{sys.version_info[0]}{sys.version_info[1]}")')"
 TORCH_VERSION="$("$VENV/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')"
-if command -v nvcc >/dev/null && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+if [[ "$FLAVOUR" != cpu ]]; then
     # Build the CUDA ops for the local GPU (mmdet's focal loss used by PETR needs them on GPU tensors).
-    CUDA_ARCH="$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -n1 | tr -d ' ')"
-    FLAVOUR="cuda${CUDA_ARCH/./}"
     export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$CUDA_ARCH"
 else
-    FLAVOUR="cpu"
     export FORCE_CUDA=0
 fi
 WHEEL_DIR="$CACHE/wheels/mmcv-$MMCV_VERSION-torch$TORCH_VERSION-$PYTAG-$FLAVOUR"
@@ -153,11 +170,16 @@ fi
 "${PIP[@]}" check
 
 step "check"
-"$VENV/bin/python" - <<'PY'
+S3PT_MMCV_FLAVOUR="$FLAVOUR" "$VENV/bin/python" - <<'PY'
+import os
 import mmcv, torch
 from mmcv.ops import nms  # noqa: F401  (fails without the compiled ops)
 import s3pt_mm, mmpretrain.models, mmseg.models, mmdet3d.models, nuscenes  # noqa: F401
-print(f"[setup_env] torch {torch.__version__}, mmcv {mmcv.__version__} with ops, s3pt_mm {s3pt_mm.__version__}")
+from s3pt_mm.utils.runner import mmcv_ops_flavour
+wanted, built = os.environ['S3PT_MMCV_FLAVOUR'], mmcv_ops_flavour()
+if built != wanted.split('-')[0]:
+    raise SystemExit(f"[setup_env] mmcv's ops are '{built}', this machine needs '{wanted}'")
+print(f"[setup_env] torch {torch.__version__}, mmcv {mmcv.__version__} with {built} ops, s3pt_mm {s3pt_mm.__version__}")
 PY
 STAMP="$(stamp_of)"  # --relock rewrote requirements/lock.txt
 echo "$STAMP" > "$STAMP_FILE.tmp" && mv "$STAMP_FILE.tmp" "$STAMP_FILE"

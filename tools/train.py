@@ -10,7 +10,7 @@ import argparse
 
 from mmengine.config import Config
 
-from s3pt_mm.utils.runner import add_runner_args, apply_runner_args, build_runner
+from s3pt_mm.utils.runner import add_runner_args, apply_runner_args, build_runner, check_mmcv_cuda_ops
 
 
 def parse_args(argv=None):
@@ -64,6 +64,7 @@ def merge_args(cfg, args):
 
 def main(argv=None):
     args = parse_args(argv)
+    check_mmcv_cuda_ops()  # a CUDA run needs mmcv's CUDA ops (PETR's focal loss): refuse before building
     cfg = merge_args(Config.fromfile(args.config), args)
     runner = build_runner(cfg)
     runner.train()

@@ -4,6 +4,7 @@ pre-training models nor a downstream task; the config's ``custom_imports`` choos
 import argparse
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
@@ -11,7 +12,8 @@ from mmengine.runner import Runner
 
 from .compat import apply_compat_patches
 
-__all__ = ['add_runner_args', 'apply_runner_args', 'build_runner']
+__all__ = ['add_runner_args', 'apply_runner_args', 'build_runner', 'mmcv_ops_flavour', 'cuda_ops_problem',
+           'check_mmcv_cuda_ops']
 
 
 def add_runner_args(parser: argparse.ArgumentParser) -> None:
@@ -52,3 +54,45 @@ def build_runner(cfg: Config) -> Runner:
     if 'runner_type' in cfg:
         return RUNNERS.build(cfg)
     return Runner.from_cfg(cfg)
+
+
+def mmcv_ops_flavour() -> str:
+    """What mmcv's compiled ops (``mmcv._ext``) were built for: ``'cuda<version>'`` (CPU and CUDA kernels,
+    e.g. ``'cuda13.0'``), ``'cpu'`` (CPU kernels only: mmcv built without CUDA) or ``'missing'`` (no compiled
+    ops at all, or without the focal loss kernel that mmdet's FocalLoss calls)."""
+    try:
+        from mmcv.ops import get_compiling_cuda_version
+        from mmcv.utils import ext_loader
+        ext_loader.load_ext('_ext', ['sigmoid_focal_loss_forward'])
+        version = get_compiling_cuda_version()
+    except (ImportError, AssertionError, AttributeError):
+        return 'missing'
+    return 'cpu' if version in ('not available', '', None) else f'cuda{version}'
+
+
+def cuda_ops_problem(flavour: str, cuda_available: bool) -> Optional[str]:
+    """Why a training run cannot start with mmcv ops of ``flavour`` (:func:`mmcv_ops_flavour`), or None.
+
+    Only a run on CUDA needs CUDA ops: mmdet's FocalLoss (PETR's classification loss) calls the compiled
+    ``sigmoid_focal_loss`` on CUDA tensors, which an mmcv built without CUDA does not have, so PETR would stop
+    at its first loss; the pre-training and Segmenter models would run, but the environment is not the one
+    ``tools/setup_env.sh`` builds for a GPU node."""
+    if not cuda_available or flavour.startswith('cuda'):
+        return None
+    what = 'without CUDA ops (CPU kernels only)' if flavour == 'cpu' else 'without its compiled ops'
+    return (f'This machine has a CUDA GPU, but the installed mmcv was built {what}: mmdet\'s FocalLoss (PETR) '
+            'and the other mmcv ops fail on CUDA tensors. Rebuild the environment on this GPU node with '
+            '`S3PT_FORCE_SETUP=1 bash tools/setup_env.sh` (needs nvcc matching torch\'s CUDA; it builds and caches '
+            'mmcv with CUDA ops for this GPU), or run on the CPU with CUDA_VISIBLE_DEVICES="". '
+            'See docs/faq.md and docs/gpu_check.md.')
+
+
+def check_mmcv_cuda_ops() -> None:
+    """Stop (``SystemExit`` with :func:`cuda_ops_problem`'s message) when a run would use CUDA and mmcv has no
+    CUDA ops; nothing on a machine without a usable GPU."""
+    import torch
+    if not torch.cuda.is_available():
+        return
+    problem = cuda_ops_problem(mmcv_ops_flavour(), True)
+    if problem:
+        raise SystemExit(problem)
