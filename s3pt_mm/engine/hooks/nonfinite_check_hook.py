@@ -15,14 +15,23 @@
 
 and stops with a :class:`NonFiniteTrainingError` naming what is not finite, the iteration, and the last
 checkpoint of the work dir to resume from. No checkpoint is written for the failed iteration.
+
+Under DDP every rank stops at once with the same message (``'rank 1: non-finite ...'``), none is left
+waiting in a collective (:mod:`.rank_agreement`): the loss check is agreed over the ranks (one small
+all-reduce per step, before the backward), the Sinkhorn error is deferred to it (the failing rank finishes
+the forward with placeholder labels, joining the forward's collectives, and stops with the others before
+the backward), and a failure to load a batch on one rank (:class:`~s3pt_mm.datasets.SampleLoadError`)
+stops every rank after the fetch, before the forward (a second small all-reduce per step).
 """
 import os.path as osp
 
 import torch
-from mmengine.dist import all_reduce, get_world_size
+from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmpretrain.registry import HOOKS
+
+from .rank_agreement import agree_to_stop, install_agreed_batches, on_any_rank
 
 
 class NonFiniteTrainingError(FloatingPointError):
@@ -51,13 +60,23 @@ def checked_buffers(model):
             if buffer.is_floating_point() and name not in skipped]
 
 
-def _on_any_rank(flag: bool) -> bool:
-    """``flag`` or-ed over the DDP ranks (one small all-reduce when distributed)."""
-    if get_world_size() == 1:
-        return flag
-    value = torch.tensor(float(flag))
-    all_reduce(value, op='max')
-    return bool(value.item() > 0)
+_on_any_rank = on_any_rank  # its former name
+
+
+def _defer_floating_point_errors(clustering, deferred: list) -> None:
+    """Under DDP: the clustering's :class:`FloatingPointError` (the Sinkhorn plan check) is appended to
+    ``deferred`` and the forward goes on with every token in cluster 0, so that this rank still joins the
+    collectives that follow in the forward; the loss check then stops every rank."""
+    forward = clustering.forward
+
+    def deferring_forward(tokens, *args, **kwargs):
+        try:
+            return forward(tokens, *args, **kwargs)
+        except FloatingPointError as error:
+            deferred.append(str(error))
+            return torch.zeros(tokens.shape[:2], dtype=torch.long, device=tokens.device)
+
+    clustering.forward = deferring_forward
 
 
 @HOOKS.register_module()
@@ -77,15 +96,31 @@ class NonFiniteCheckHook(Hook):
         if getattr(runner.model.train_step, 'nonfinite_checked', False):
             return
         parse_losses, train_step = model.parse_losses, runner.model.train_step
+        distributed, deferred = get_world_size() > 1, []
+        if distributed:
+            from s3pt_mm.models.clustering import SinkhornSpatialClustering
+            for module in model.modules():
+                if isinstance(module, SinkhornSpatialClustering):
+                    _defer_floating_point_errors(module, deferred)
+            install_agreed_batches(runner.train_loop)
 
         def checked_parse_losses(losses):
             bad = nonfinite_names(losses.items())
-            if _on_any_rank(bool(bad)):  # every rank stops, none waits in the gradient all-reduce
-                raise FloatingPointError(f'non-finite loss term(s) {", ".join(bad)}' if bad else
-                                         'a non-finite loss term on another DDP rank')
+            problem = f'non-finite loss term(s) {", ".join(bad)}' if bad else None
+            if not distributed:
+                if problem:
+                    raise FloatingPointError(problem)
+                return parse_losses(losses)
+            # every rank stops here, before the backward: none waits in the gradient all-reduce
+            problem = deferred[0] if deferred else problem
+            agreed = agree_to_stop(problem, context=lambda: self._resume_note(runner))
+            if agreed is not None:
+                message, _, notes = agreed
+                raise NonFiniteTrainingError(self._stop_message(runner, message, resume=notes[0]))
             return parse_losses(losses)
 
         def checked_train_step(data, optim_wrapper):
+            deferred.clear()
             try:
                 return train_step(data, optim_wrapper)
             except NonFiniteTrainingError:
@@ -105,12 +140,17 @@ class NonFiniteCheckHook(Hook):
                 self._stop_message(runner, f'non-finite value(s) in the model buffer(s) {", ".join(bad)}'))
 
     @staticmethod
-    def _stop_message(runner, problem):
+    def _resume_note(runner):
         last = osp.join(runner.work_dir, 'last_checkpoint')
         if osp.isfile(last):
             with open(last) as f:
-                resume = f'the last checkpoint is {f.read().strip()} (resume from it with --resume)'
-        else:
-            resume = f'no checkpoint was saved in {runner.work_dir} yet'
+                return f'the last checkpoint is {f.read().strip()} (resume from it with --resume)'
+        return f'no checkpoint was saved in {runner.work_dir} yet'
+
+    @classmethod
+    def _stop_message(cls, runner, problem, resume=None):
+        """The message of the stop; ``resume``: the note on the last checkpoint (under DDP rank 0's, which
+        saves the checkpoints: the same on every rank), read from this rank's work dir if None."""
+        resume = cls._resume_note(runner) if resume is None else resume
         return (f'{problem} at iteration {runner.iter + 1} (epoch {runner.epoch + 1}); training stopped and '
                 f'nothing of this iteration was saved; {resume}')
