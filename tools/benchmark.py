@@ -22,7 +22,14 @@ Sections (each a function returning {figure: value}):
               configuration per run there (--step-configs s3pt, then --step-configs cribo)
   pretrain    the pre-training step of --methods x --archs (configs/pretrain/, 224x224 views, 65536
               prototypes, full queue): images/s and peak memory at --batch-size (default 32 per GPU with
-              fp16 mixed precision on CUDA, the paper's setting; 8 in float32 on CPU)
+              fp16 mixed precision on CUDA, the paper's setting; 8 in float32 on CPU); a non-finite loss
+              stops it with a non-zero exit naming the loss term and the step
+  memory      peak memory per GPU of one pre-training step of each paper config (--memory-configs) at
+              --memory-images (32) images: measured in float32 on this CPU with an allocation counter at
+              --memory-batches (4 8) images, fitted linearly in the batch and extrapolated, split into
+              parameters + gradients + AdamW state, the queue (exact), activations, the (N, 65536) object
+              tensors (at num_clusters objects per image) and transients; with an fp16 AMP estimate
+              (tools/benchmarks/memory.py)
   ddp         bytes communicated per S3PT ViT-S/16 step by 2 processes joined by gloo, with the DDP settings
               of the configs (no buffer broadcast, no unused-parameter search) and with DDP's defaults, by
               kind (gradient buckets, buffer broadcasts, s3pt_mm's own collectives) and on the loopback
@@ -208,15 +215,20 @@ def _peak_memory_mb(device):
     return peak_rss_mib()
 
 
+MEMORY_CONFIGS = [f'{method}_{arch}' for arch in ('s16', 'b16') for method in ('dino', 'cribo', 's3pt')]
 PRETRAIN_CONFIGS = {
     (method, arch): f'configs/pretrain/{method}_vit-{arch}_8xb32-{"500e" if arch == "s16" else "100e"}_nuscenes.py'
     for method in ('dino', 'cribo', 's3pt') for arch in ('s16', 'b16')}
 
 
+def _config_name(method, arch):
+    return f'{dict(dino="DINO", cribo="CrIBo", s3pt="S3PT")[method]} ViT-{arch[0].upper()}/16'
+
+
 def _pretrain_step_figures(method, arch, device, batch, repeats):
     """s/step, images/s and peak memory of one configuration's pre-training step (fp16 AMP on CUDA)."""
     from mmengine.optim import build_optim_wrapper
-    from pretrain_step import build_pretrain_model, pretrain_data
+    from pretrain_step import build_pretrain_model, check_finite_losses, pretrain_data
     model, cfg = build_pretrain_model(PRETRAIN_CONFIGS[method, arch])
     model.to(device)
     wrapper = dict(type='DINOAmpOptimWrapper', dtype='float16', loss_scale='dynamic') \
@@ -224,9 +236,12 @@ def _pretrain_step_figures(method, arch, device, batch, repeats):
     optim = build_optim_wrapper(model, dict(optimizer=cfg.optim_wrapper.optimizer,
                                             paramwise_cfg=cfg.optim_wrapper.get('paramwise_cfg'), **wrapper))
     data = pretrain_data(batch)
+    steps = [0]
 
     def step():
-        model.train_step(data, optim)
+        log_vars = model.train_step(data, optim)
+        check_finite_losses(log_vars, steps[0], f'{method} {arch}')
+        steps[0] += 1
         model.update_teacher(0.996)
         _sync(device)
 
@@ -234,8 +249,8 @@ def _pretrain_step_figures(method, arch, device, batch, repeats):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
     median_ms, _ = _timed(step, max(repeats // 2, 2), warmup=2)
-    name = f'{dict(dino="DINO", cribo="CrIBo", s3pt="S3PT")[method]} ViT-{arch[0].upper()}/16, batch {batch}, ' \
-           f'{"fp16 AMP" if device.type == "cuda" else "float32"}, {device.type}'
+    name = f'{_config_name(method, arch)}, batch {batch}, {"fp16 AMP" if device.type == "cuda" else "float32"}, ' \
+           f'{device.type}'
     memory = 'GPU allocated' if device.type == 'cuda' else 'process RSS, highest so far'
     return {f'{name}: s/step': median_ms / 1000, f'{name}: images/s': batch / (median_ms / 1000),
             f'{name}: peak memory MiB ({memory})': _peak_memory_mb(device)}
@@ -250,6 +265,78 @@ def bench_pretrain(args):
         for method in args.methods:
             out.update(_pretrain_step_figures(method, arch, device, batch, args.repeats))
     return out
+
+
+def bench_memory(args):
+    """Peak memory per GPU of one pre-training step of each paper config at --memory-images images (32),
+    measured in float32 on this CPU at --memory-batches and extrapolated (tools/benchmarks/memory.py)."""
+    import gc
+    import logging
+
+    from mmengine.logging import MMLogger
+
+    from memory import amp_estimate, memory_figures
+    if len(set(args.memory_batches)) < 2:
+        raise SystemExit('--memory-batches: give at least two different batches (the fit is linear in the batch)')
+    MMLogger.get_instance('mmengine').setLevel(logging.ERROR)  # init_weights / optimizer wrapper reports
+    out = {}
+    for key in args.memory_configs:
+        method, arch = key.split('_')
+        fig = memory_figures(PRETRAIN_CONFIGS[method, arch], tuple(args.memory_batches), args.memory_queue_images,
+                             args.memory_images)
+        fig['total_fp16_amp_estimate_bytes'] = amp_estimate(fig)
+        out[_config_name(method, arch)] = fig
+        gc.collect()  # one model at a time
+    return out
+
+
+GIB = 2**30
+
+
+def memory_table(figures, limit_gib=24):
+    """The memory section as a table (GiB) and the arithmetic of each row."""
+    rows = [(name, fig) for name, fig in figures.items() if isinstance(fig, dict)]
+    if not rows:
+        return ''
+    images = rows[0][1]['target_batch']
+    head = ('config', 'params+grads+AdamW', 'queue', 'activations', 'object tensors', 'transients',
+            'total fp32', 'fp16 AMP (estimate)', f'fits {limit_gib} GiB')
+    lines = [f'Peak memory per GPU of one pre-training step at {images} images, GiB (measured on CPU in float32 '
+             f'at {rows[0][1]["batches"]} images, extrapolated; object tensors at num_clusters objects per image)',
+             ' | '.join(head)]
+    for name, fig in rows:
+        total = fig['total_bytes'] / GIB
+        amp = fig['total_fp16_amp_estimate_bytes'] / GIB
+        lines.append(' | '.join([name] + [f'{fig[k] / GIB:.2f}' for k in (
+            'params_grads_adamw_bytes', 'queue_bytes', 'activations_bytes', 'object_tensors_bytes',
+            'transient_bytes')] + [f'{total:.2f}', f'{amp:.2f}', 'yes' if total <= limit_gib else 'NO']))
+    lines.append('')
+    for name, fig in rows:
+        mib = 2**20
+        measured = ', '.join(f'B={b}: {p / mib:.0f} MiB ({o:.1f} objects/image)' for b, p, o in zip(
+            fig['batches'], fig['measured_peak_above_start_bytes'], fig['objects_per_image_measured']))
+        less = ', '.join(f'{p / mib:.0f}' for p in fig['measured_peak_less_objects_bytes'])
+        lines += [
+            f'{name} ({fig["config"]}):',
+            f'  step peak above start, float32 CPU, queue of {fig["measured_queue_images"]} images: {measured}',
+            f'  less the object tensors (B x objects/image x {fig["object_bytes_per_object"] / mib:.3f} MiB): '
+            f'{less} MiB; linear fit: {fig["fit_intercept_bytes"] / mib:.0f} MiB + '
+            f'{fig["activation_bytes_per_image"] / mib:.1f} MiB x B',
+            f'  params+grads+AdamW = parameters {fig["parameters_bytes"] / mib:.0f} (student + teacher) + '
+            f'gradients {fig["gradients_bytes"] / mib:.0f} + AdamW {fig["adamw_state_bytes"] / mib:.0f} + '
+            f'buffers {fig["other_buffers_bytes"] / mib:.1f} MiB',
+            f'  queue: {fig["queue_images"]} images x {fig["num_clusters"]} objects = {fig["queue_capacity_objects"]} '
+            f'slots, ObjectQueue buffers {fig["queue_bytes"] / mib:.0f} MiB (exact)',
+            f'  activations: {images} x {fig["activation_bytes_per_image"] / mib:.1f} MiB = '
+            f'{fig["activations_bytes"] / mib:.0f} MiB',
+            f'  object tensors: {images} images x {fig["num_clusters"]} objects x '
+            f'{fig["object_bytes_per_object"] / mib:.3f} MiB '
+            f'(= {fig["object_rows_per_object"]:.2f} float32 rows of {fig["num_prototypes"]} per object, measured) '
+            f'= {fig["object_tensors_bytes"] / mib:.0f} MiB',
+            f'  transients: fit intercept - gradients = {fig["transient_bytes"] / mib:.0f} MiB',
+            f'  total: {fig["total_bytes"] / mib:.0f} MiB; fp16 AMP estimate (activations x 0.5, + fp16 weight '
+            f'copies): {fig["total_fp16_amp_estimate_bytes"] / mib:.0f} MiB']
+    return '\n'.join(lines)
 
 
 def bench_step(args):
@@ -433,7 +520,7 @@ def bench_create_data(args):
 
 
 SECTIONS = dict(ip_basic=bench_ip_basic, clustering=bench_clustering, step=bench_step, pretrain=bench_pretrain,
-                ddp=bench_ddp, pipeline=bench_pipeline, create_data=bench_create_data)
+                ddp=bench_ddp, pipeline=bench_pipeline, create_data=bench_create_data, memory=bench_memory)
 #: the sections run without --only (step, pretrain and ddp build full-size models: minutes on a CPU;
 #: create_data needs --nuscenes-root)
 DEFAULT_SECTIONS = ('ip_basic', 'clustering', 'pipeline', 'create_data')
@@ -461,6 +548,13 @@ def main(argv=None):
     parser.add_argument('--prototypes', type=int, default=65536, help='step: prototypes per layer')
     parser.add_argument('--queue-images', type=int, default=25000, help="step: CrIBo's queue, in images")
     parser.add_argument('--ddp-steps', type=int, default=2, help='ddp: counted steps')
+    parser.add_argument('--memory-configs', nargs='+', default=MEMORY_CONFIGS, choices=MEMORY_CONFIGS,
+                        help='memory: paper configs (method_arch), one built at a time')
+    parser.add_argument('--memory-batches', nargs='+', type=int, default=[4, 8],
+                        help='memory: batches measured on the CPU (at least two, for the linear fit)')
+    parser.add_argument('--memory-images', type=int, default=32, help='memory: images per GPU extrapolated to')
+    parser.add_argument('--memory-queue-images', type=int, default=16,
+                        help="memory: queue of the measured step (the config's full queue is counted exactly)")
     parser.add_argument('--step-worker', help=argparse.SUPPRESS)
     parser.add_argument('--ip-basic-dir', default=os.environ.get('IP_BASIC_DIR'),
                         help='folder of the published depth_map_utils.py, to time it side by side '
@@ -482,8 +576,12 @@ def main(argv=None):
     for name, figures in results.items():
         print(f'\n## {name}')
         for key, value in figures.items():
+            if isinstance(value, dict):  # the memory section's rows: printed as its table
+                continue
             shown = f'{value:.2f}' if isinstance(value, float) else value
             print(f'{key:<{width}}  {shown}')
+        if name == 'memory':
+            print(memory_table(figures))
     if args.json:
         write_json_atomic(args.json, results)
     return results

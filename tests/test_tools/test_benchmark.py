@@ -25,3 +25,87 @@ def test_step_and_clustering_references_need_a_cribo_checkout(tmp_path):
                       check=False)
     assert result.returncode != 0
     assert 'main_cribo.py' in result.stderr and 'git clone https://github.com/tileb1/CrIBo' in result.stderr
+
+
+def _benchmark_module(name):
+    """A module of tools/benchmarks/ (not a package: tools/benchmark.py puts the folder on sys.path too)."""
+    import importlib.util
+    import sys
+
+    from tests.helpers import ROOT
+    sys.path.insert(0, str(ROOT / 'tools' / 'benchmarks'))
+    spec = importlib.util.spec_from_file_location(f'benchmarks_{name}', ROOT / 'tools' / 'benchmarks' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_allocation_counter_gives_the_running_peak_above_the_start():
+    import torch
+    memory = _benchmark_module('memory')
+    kept = torch.zeros(1)  # allocated before: not counted
+
+    def fn():
+        a = torch.empty(2**20)  # 4 MiB
+        b = torch.empty(2**21)  # 8 MiB: 12 MiB live
+        del a
+        c = torch.empty(2**19)  # 2 MiB: 10 MiB live
+        del b
+        return c
+
+    c, peak, net = memory.allocation_peak(fn)
+    assert peak == 12 * 2**20 and net == 2 * 2**20 == c.numel() * 4
+    assert kept.numel() == 1
+    assert memory.linear_fit([1, 2, 4], [3.0, 5.0, 9.0]) == (1.0, 2.0)
+
+
+def test_a_non_finite_loss_stops_the_pretrain_benchmark_naming_the_term_and_the_step():
+    import pytest
+    import torch
+    check = _benchmark_module('pretrain_step').check_finite_losses
+    check(dict(loss=torch.tensor(1.5), loss_global=torch.tensor(1.0), num_objects=torch.tensor(float('nan'))), 0)
+    with pytest.raises(SystemExit) as err:
+        check(dict(loss=torch.tensor(float('nan')), loss_global=torch.tensor(1.0),
+                   loss_object_ci=torch.tensor(float('nan')), loss_object_cv=torch.tensor(float('inf'))), 7,
+              's3pt s16')
+    message = str(err.value)
+    assert 'step 7 of s3pt s16' in message and 'loss_object_ci=nan' in message and 'loss_object_cv=inf' in message
+    assert 'loss_global' not in message
+
+
+def test_memory_section_splits_the_extrapolated_peak_and_shows_its_arithmetic(tmp_path):
+    """S3PT ViT-S/16 (K = 65536, 128 clusters) measured at 1 and 2 images with a queue of 4 images (about
+    half a minute): every part positive, the total their sum, the fit linear and the queue exact."""
+    import math
+    out = tmp_path / 'bench.json'
+    result = run_tool('tools/benchmark.py', '--only', 'memory', '--memory-configs', 's3pt_s16',
+                      '--memory-batches', '1', '2', '--memory-queue-images', '4', '--json', str(out))
+    fig = json.loads(out.read_text())['memory']['S3PT ViT-S/16']
+    parts = ('params_grads_adamw_bytes', 'queue_bytes', 'activations_bytes', 'object_tensors_bytes',
+             'transient_bytes')
+    for key in parts[:4] + ('activation_bytes_per_image', 'object_bytes_per_object', 'parameters_bytes',
+                            'gradients_bytes', 'adamw_state_bytes', 'total_fp16_amp_estimate_bytes'):
+        assert fig[key] > 0, key
+    assert math.isclose(fig['total_bytes'], sum(fig[key] for key in parts), rel_tol=1e-12)
+    assert fig['params_grads_adamw_bytes'] == (fig['parameters_bytes'] + fig['gradients_bytes']
+                                               + fig['adamw_state_bytes'] + fig['other_buffers_bytes'])
+    assert fig['adamw_state_bytes'] == 2 * fig['gradients_bytes']  # two float32 moments per student parameter
+    # the queue: 2500 images x 128 objects x 384 channels, float32 features + bf16 keys per view, float32
+    # inverse norms per view, int64 image counts, three scalars
+    slots = 2500 * 128
+    assert fig['queue_capacity_objects'] == slots
+    assert fig['queue_bytes'] == 2 * slots * 384 * (4 + 2) + 2 * slots * 4 + 2500 * 8 + 4 + 8 + 8
+    # extrapolation: the measured peaks less their objects lie on the fitted line; parts scale with 32
+    batches = fig['batches']
+    assert batches == [1, 2] and fig['target_batch'] == 32
+    for b, peak, objects, less in zip(batches, fig['measured_peak_above_start_bytes'],
+                                      fig['objects_per_image_measured'], fig['measured_peak_less_objects_bytes']):
+        assert 0 < objects <= 128
+        assert math.isclose(less, peak - b * objects * fig['object_bytes_per_object'], rel_tol=1e-9)
+        assert math.isclose(less, fig['fit_intercept_bytes'] + b * fig['activation_bytes_per_image'], rel_tol=1e-9)
+    assert math.isclose(fig['activations_bytes'], 32 * fig['activation_bytes_per_image'], rel_tol=1e-12)
+    assert math.isclose(fig['object_tensors_bytes'], 32 * 128 * fig['object_bytes_per_object'], rel_tol=1e-12)
+    assert math.isclose(fig['transient_bytes'], fig['fit_intercept_bytes'] - fig['gradients_bytes'], rel_tol=1e-9)
+    # an object's (N, 65536) rows: 2 student + 4 teacher rows at least, float32
+    assert fig['object_rows_per_object'] >= 6
+    assert '## memory' in result.stdout and 'S3PT ViT-S/16' in result.stdout and 'fits 24 GiB' in result.stdout

@@ -69,6 +69,18 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def check_finite_losses(log_vars, step, what=''):
+    """Stop (``SystemExit``, non-zero exit) when a loss term of a step's ``log_vars`` (``train_step``'s
+    returns) is not finite, naming the terms and the step: a benchmark must not report the speed of a
+    diverged run (under fp16 AMP the GradScaler skips the update of a non-finite step, so the run goes on)."""
+    import torch
+    bad = {name: float(value) for name, value in log_vars.items()
+           if 'loss' in name and not bool(torch.isfinite(torch.as_tensor(value)).all())}
+    if bad:
+        terms = ', '.join(f'{name}={value}' for name, value in bad.items())
+        raise SystemExit(f'non-finite loss at step {step}{f" of {what}" if what else ""}: {terms}')
+
+
 def median(values):
     values = sorted(values)
     mid = len(values) // 2
@@ -221,11 +233,12 @@ class ReferenceStep:
             torch.Tensor.backward = self._backward
 
 
-def build_pretrain_model(config, prototypes=65536, queue_images=None):
+def build_pretrain_model(config, prototypes=65536, queue_images=None, queue_size=None):
     """``(model, cfg)``: the pre-training model of ``config`` (a path under the repository root), built and
     initialised with seed 0, in training mode at epoch 1 (the cross-image term on), its queue full
     (:func:`fill_queue`). ``prototypes`` replaces the configs' 65536; ``queue_images`` the CrIBo queue's
-    25000 images."""
+    25000 images; ``queue_size`` the queue of any config that has one, in the model only (``cfg`` keeps the
+    config's)."""
     import torch
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
@@ -241,6 +254,9 @@ def build_pretrain_model(config, prototypes=65536, queue_images=None):
         model_cfg.global_loss.out_channels = model_cfg.object_loss.out_channels = prototypes
     if queue_images and 'cribo' in osp.basename(config):
         model_cfg.queue_size = queue_images
+    if queue_size is not None and model_cfg.get('queue_size'):
+        model_cfg = model_cfg.copy()
+        model_cfg.queue_size = queue_size
     torch.manual_seed(0)
     model = MODELS.build(model_cfg)
     model.init_weights()
