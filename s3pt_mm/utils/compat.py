@@ -123,7 +123,7 @@ def _weights_only(source, load):
                 'mmengine / s3pt_mm checkpoints do not contain, and unpickling it could run code stored in '
                 'the file (nothing of it was run). If you trust this file, opt in explicitly: list it in '
                 f'{TRUSTED_CHECKPOINTS_ENV} (tools and configs) or load it with '
-                's3pt_mm.utils.compat.load_trusted_checkpoint (Python); see README, Security.') from None
+                's3pt_mm.utils.compat.load_trusted_checkpoint (Python); see docs/checkpoints.md.') from None
 
 
 def load_checkpoint_safely(path, map_location=None):

@@ -134,9 +134,7 @@ def test_effective_weight_decay_of_every_parameter_follows_the_reference(config)
     # A small queue and prototype count keep this test light; the parameter set is the paper's.
     cfg.model.queue_size = min(cfg.model.get('queue_size', 0), 2)
     model = MODELS.build(cfg.model)
-    optim_cfg = dict(cfg.optim_wrapper, type='DINOOptimWrapper')
-    optim_cfg.pop('loss_scale', None)
-    wrapper = build_optim_wrapper(model, optim_cfg)
+    wrapper = build_optim_wrapper(model, cfg.optim_wrapper)  # the config's own (fp16) wrapper, also on a CPU
     decay_of = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
     base = cfg.optim_wrapper.optimizer.weight_decay
     trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -167,3 +165,36 @@ def test_global_norm_clipping_stays_available():
     wrapper.step()
     for p, p0, g in zip(net.parameters(), before, grads):
         torch.testing.assert_close(p, p0 - g)
+
+
+def _amp_wrapper(model, **kwargs):
+    return build_optim_wrapper(model, dict(type='DINOAmpOptimWrapper', optimizer=dict(type='SGD', lr=1.0),
+                                           clip_grad=dict(type='per_tensor', max_norm=0.5), **kwargs))
+
+
+def test_amp_wrapper_runs_on_a_cpu_and_unscales_before_the_per_tensor_clip():
+    """DINO's fp16 loop: ``scaler.scale(loss).backward(); scaler.unscale_(optimizer); clip_gradients(...);
+    scaler.step(optimizer); scaler.update()``. On a CPU the wrapper's scaler is torch's CPU GradScaler; the
+    gradient reaching SGD (lr 1) is the unscaled gradient clipped to norm 0.5 -- clipping the scaled gradient
+    would give 0.5 / 1024 -- and the forward runs under CPU autocast in the configured dtype."""
+    model = nn.Linear(4, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    wrapper = _amp_wrapper(model, loss_scale=dict(init_scale=1024.0), dtype='float16')
+    assert isinstance(wrapper.loss_scaler, torch.amp.GradScaler) and wrapper.loss_scaler._device == 'cpu'
+    with wrapper.optim_context(model):
+        assert torch.is_autocast_enabled('cpu') and torch.get_autocast_dtype('cpu') == torch.float16
+        out = model(torch.full((1, 4), 3.0))
+    assert out.dtype == torch.float16
+    wrapper.update_params(out.float().sum())  # gradient 3 per weight, norm 6: clipped to 0.5
+    torch.testing.assert_close(model.weight, torch.full((1, 4), 1.0 - 0.5 / 4 ** 0.5 * 1.0))
+    assert wrapper.loss_scaler.get_scale() == 1024.0  # finite step: the scale stays (growth after 2000)
+
+
+def test_amp_wrapper_skips_a_step_with_an_overflowed_gradient_and_halves_the_scale():
+    model = nn.Linear(2, 1, bias=False)
+    before = model.weight.detach().clone()
+    wrapper = _amp_wrapper(model, loss_scale='dynamic', dtype='bfloat16')
+    assert wrapper.loss_scaler.get_scale() == 2.0 ** 16  # 'dynamic': GradScaler's defaults, as on CUDA
+    wrapper.update_params((model(torch.ones(1, 2)) * float('inf')).sum())
+    assert torch.equal(model.weight, before) and wrapper.loss_scaler.get_scale() == 2.0 ** 15

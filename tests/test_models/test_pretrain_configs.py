@@ -35,7 +35,7 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
     assert cfg.train_cfg.max_epochs == epochs
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     assert cfg.optim_wrapper.optimizer.lr == lr and cfg.auto_scale_lr.base_batch_size == 256
-    assert cfg.optim_wrapper.type == 'DINOAmpOptimWrapper'  # fp16 with DINO's gradient rules
+    assert cfg.optim_wrapper.type == 'DINOAmpOptimWrapper' and cfg.optim_wrapper.dtype == 'float16'  # fp16: 1
     # gradient clip: per tensor, as DINO's clip_gradients (tests/test_optim_wrappers.py)
     assert cfg.optim_wrapper.clip_grad == (dict(type='per_tensor', max_norm=clip) if clip else None)
     warmup, cosine, wd = cfg.param_scheduler
@@ -106,7 +106,8 @@ def test_table_1_ladder(row):
 @pytest.mark.parametrize('method', ['dino', 'cribo', 's3pt'])
 def test_paper_configs_build_and_train_a_step_on_cpu(method, arch):
     """The paper's models as configured (65536 prototypes, ViT-S/B at 224x224), a queue shrunk to 4 images
-    to spare memory, one optimisation step with DINOOptimWrapper (the fp16 wrapper needs a GPU)."""
+    to spare memory, one float32 optimisation step with DINOOptimWrapper (the configs' own fp16 and bf16 steps:
+    tests/test_models/test_mixed_precision.py)."""
     import torch
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
@@ -126,6 +127,7 @@ def test_paper_configs_build_and_train_a_step_on_cpu(method, arch):
     model.train()
     optim_cfg = dict(cfg.optim_wrapper, type='DINOOptimWrapper')
     optim_cfg.pop('loss_scale')
+    optim_cfg.pop('dtype')
     optim = build_optim_wrapper(model, optim_cfg)
     batch, n = 2, 14 * 14
     gen = torch.Generator().manual_seed(0)

@@ -41,6 +41,20 @@ def test_train_then_resume(method, losses, pretrain_data_root, tmp_path):
         assert int(state['queue.image_ptr']) == 36 and int(resumed['state_dict']['queue.image_ptr']) == 54
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize('method', ['dino', 'cribo', 's3pt'])
+def test_demo_trains_with_amp(method, pretrain_data_root, tmp_path):
+    """`--amp` as a user passes it: the demo's DINOOptimWrapper becomes DINOAmpOptimWrapper (loss scaler,
+    autocast; on a CPU torch's CPU GradScaler and bf16 autocast), two epochs with every loss term
+    logged and finite (NonFiniteCheckHook would stop the run otherwise), the loss scaler in the
+    checkpoint."""
+    log = train(f'configs/demo/{method}_vit-demo_synthetic.py', tmp_path, pretrain_data_root, 2, '--amp')
+    assert 'Epoch(train) [2][3/3]' in log and 'nan' not in log.lower()
+    ckpt = load_trusted_checkpoint(tmp_path / 'epoch_2.pth', map_location='cpu')
+    assert 'loss_scaler' in ckpt['optimizer']  # AmpOptimWrapper.state_dict
+    assert ckpt['optimizer']['loss_scaler']['scale'] > 0
+
+
 def _ddp_pretrain(rank, data_root, work_dir):
     """S3PT demo pre-training with mmengine's Runner under DDP (gloo, CPU): the process group exists
     already, so the Runner skips init_dist (which would select a CUDA device)."""

@@ -7,8 +7,9 @@ weight_decay = 0.04  # cosine 0.04 -> 0.4
 weight_decay_end = 0.4
 
 optim_wrapper = dict(
-    type='DINOAmpOptimWrapper',  # fp16: 1, with DINO's gradient rules
+    type='DINOAmpOptimWrapper',  # fp16: 1, with DINO's gradient rules (docs/mixed_precision.md)
     loss_scale='dynamic',
+    dtype='float16',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=weight_decay),
     # DINO / CrIBo rule: no decay for biases and 1-D tensors; prototype magnitudes (K, 1) decay.
     paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),

@@ -7,10 +7,12 @@ weight_decay = 0.04  # cosine 0.04 -> 0.4
 weight_decay_end = 0.4
 
 optim_wrapper = dict(
-    # fp16: 1. DINO's gradient rules (frozen last layer; per-tensor clipping where used); on a machine
-    # without GPU use type='DINOOptimWrapper'.
+    # fp16: 1. DINO's gradient rules (frozen last layer; per-tensor clipping where used) with dynamic loss
+    # scaling; which quantities stay float32 under autocast: docs/mixed_precision.md. dtype='bfloat16' also
+    # works (A100/H100); on a CPU this wrapper uses torch's CPU loss scaler (fp16 products are slow there).
     type='DINOAmpOptimWrapper',
     loss_scale='dynamic',
+    dtype='float16',
     optimizer=dict(type='AdamW', lr=base_lr, betas=(0.9, 0.999), weight_decay=weight_decay),
     # DINO / CrIBo (get_params_groups): no decay for biases and 1-D tensors (norm layers). Everything
     # else decays, the [CLS] token, position embedding and prototype magnitudes (weight_g, shape (K, 1))
