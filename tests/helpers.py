@@ -21,6 +21,20 @@ def run_tool(*args, check=True):
     return result
 
 
+def benchmark_module(name):
+    """A module of tools/benchmarks/ (not a package: tools/benchmark.py puts tools/ and the folder on sys.path
+    too, as here)."""
+    import importlib.util
+    import sys
+    for folder in (ROOT / 'tools', ROOT / 'tools' / 'benchmarks'):
+        if str(folder) not in sys.path:
+            sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f'benchmarks_{name}', ROOT / 'tools' / 'benchmarks' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _distributed_worker(fn, rank, world_size, port, results):
     import os
 

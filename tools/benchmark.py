@@ -34,8 +34,10 @@ Sections (each a function returning {figure: value}):
               of the configs (no buffer broadcast, no unused-parameter search) and with DDP's defaults, by
               kind (gradient buckets, buffer broadcasts, s3pt_mm's own collectives) and on the loopback
               interface
-  pipeline    data-pipeline ms/image and images/s per worker of the S3PT pre-training transforms on a
-              full-size 900x1600 frame with its depth map
+  pipeline    CPU ms per image and images/s per worker core of the S3PT and DINO ViT-S/16 pre-training
+              pipelines on a full-size 900x1600 frame with its depth map, in total and per transform: before
+              (the generic mmcv/mmpretrain transforms they replaced), after, and after with the images of
+              create_data.py --image-scale 0.5 (tools/benchmarks/pipeline.py)
   create_data images/s of tools/create_data.py's pre-training conversion (LiDAR projection into each
               camera, IP-Basic, 16-bit PNGs) with --workers processes on --nuscenes-root (a nuScenes
               v1.0-mini root, e.g. from tools/make_synthetic_data.py --image-size 900 1600
@@ -455,41 +457,38 @@ def bench_ddp(args):
     return out
 
 
+#: the pipeline section's configs: DINO's multi-crop and S3PT's depth-aware views (CrIBo's are S3PT's without
+#: the depth maps)
+PIPELINE_CONFIGS = {'S3PT ViT-S/16': 's3pt_vit-s16_8xb32-500e_nuscenes.py',
+                    'DINO ViT-S/16': 'dino_vit-s16_8xb32-500e_nuscenes.py'}
+
+
 def bench_pipeline(args):
-    """The S3PT pre-training transforms (configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py: JPEG and
-    depth PNG decoding, two 224x224 depth-aware crops with flips and photometric augmentations, token
-    geometry, packing) on one full-size nuScenes-like frame (900x1600 JPEG, 450x800 16-bit depth PNG as
-    tools/create_data.py writes them), in this one process: images/s of one data-loader worker."""
+    """CPU ms per image of the S3PT and DINO pre-training pipelines (configs/pretrain/, in one data-loader
+    worker's setting) on the 900x1600 frame, in total and per transform (tools/benchmarks/pipeline.py):
+    before (the generic transforms they replaced), after, and after on the frame as create_data.py
+    --image-scale 0.5 stores it."""
     import tempfile
 
-    import cv2
-    from mmcv.transforms import Compose
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import s3pt_mm.datasets  # noqa: F401
-    from s3pt_mm.converters.nuscenes_pretrain import DEPTH_SCALE
-    from s3pt_mm.depth import fill_in_fast
+    from pipeline import generic_pipeline, profile_pipeline, write_frame
     init_default_scope('mmpretrain')
-    cfg = Config.fromfile(osp.join(ROOT, 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
-    pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 900)[:, None, None]
-    image = np.clip(ramp + rng.normal(0, 20, (900, 1600, 3)), 0, 255).astype(np.uint8)
-    depth = fill_in_fast(projected_sweep_depth(450, 800))
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # as in a data-loader worker (mmengine sets 1 thread per worker)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            cv2.imwrite(osp.join(tmp, 'cam.jpg'), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            cv2.imwrite(osp.join(tmp, 'depth.png'), np.round(depth * DEPTH_SCALE).astype(np.uint16))
-            info = dict(img_path=osp.join(tmp, 'cam.jpg'), depth_path=osp.join(tmp, 'depth.png'),
-                        depth_scale=DEPTH_SCALE)
-            median_ms, _ = _timed(lambda: pipeline(dict(info)), args.repeats * 2)
-    finally:
-        cv2.setNumThreads(threads)
-    return {'S3PT pre-training pipeline ms/image (900x1600, 2 views, 1 thread)': median_ms,
-            'S3PT pre-training pipeline images/s per worker': 1000 / median_ms}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        frame, scaled = write_frame(tmp), write_frame(tmp, image_scale=0.5)
+        for method, config in PIPELINE_CONFIGS.items():
+            pipeline = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config)).train_dataloader.dataset.pipeline
+            runs = {'before (generic transforms)': (generic_pipeline(pipeline), frame), 'after': (pipeline, frame),
+                    'after, --image-scale 0.5': (pipeline, scaled)}
+            for run, (pipeline_cfg, info) in runs.items():
+                figures = profile_pipeline(pipeline_cfg, info, args.repeats * 2)
+                out[f'{method} | {run} | CPU ms/image'] = figures['total']
+                out[f'{method} | {run} | images/s per worker core'] = 1000 / figures['total']
+                out[f'{method} | {run} | per transform'] = figures['per_transform']
+    return out
 
 
 def bench_create_data(args):
@@ -582,6 +581,9 @@ def main(argv=None):
             print(f'{key:<{width}}  {shown}')
         if name == 'memory':
             print(memory_table(figures))
+        if name == 'pipeline':
+            from pipeline import pipeline_table
+            print(pipeline_table(figures))
     if args.json:
         write_json_atomic(args.json, results)
     return results

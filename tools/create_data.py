@@ -28,6 +28,10 @@ def main(argv=None):
     nus.add_argument('--workers', type=int, default=4, help='worker processes (0 = in-process)')
     nus.add_argument('--depth-downsample', type=int, default=2,
                      help='depth maps at image size / this integer factor')
+    nus.add_argument('--image-scale', type=float, default=1.0,
+                     help='also write the camera images resized by this factor (e.g. 0.5) and point the infos '
+                     'to them: a quarter of the pixels to decode per image, for clusters short of CPU cores '
+                     '(image scale x depth downsample must be an integer)')
     nus.add_argument('--ip-basic', choices=['fast', 'multiscale'], default='fast',
                      help='IP-Basic variant for the depth completion')
     nus.add_argument('--max-depth', type=float, default=100.0, help='LiDAR range kept (metres)')
@@ -43,7 +47,7 @@ def main(argv=None):
         report = create_pretrain_infos(args.root_path, args.version, args.out_dir, workers=args.workers,
                                        depth_downsample=args.depth_downsample, completion=args.ip_basic,
                                        max_depth=args.max_depth, skip_errors=args.skip_errors,
-                                       backend_args=args.backend_args)
+                                       backend_args=args.backend_args, image_scale=args.image_scale)
         if not args.no_det3d_infos and args.version != 'v1.0-test':  # the test split has no annotations
             report['det3d_info_files'] = create_nuscenes_det3d_infos(args.root_path, args.version,
                                                                      args.out_dir)

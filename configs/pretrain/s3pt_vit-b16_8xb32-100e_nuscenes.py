@@ -15,3 +15,5 @@ model = dict(
     clustering={{_base_.s3pt_clustering}},
     queue_size=2500,
 )
+# the depth term needs the depth maps
+train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline_with_depth}}))

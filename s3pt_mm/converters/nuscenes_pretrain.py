@@ -12,6 +12,13 @@ z-buffer would show in front) and makes IP-Basic ``depth_downsample**2`` times c
 pipeline upsamples the map to the image with nearest neighbour, and a ViT token (16 x 16 pixels of a
 crop that is at least 1/4 of the image, resized to 224) covers far more than one depth pixel at factor 2.
 
+With ``image_scale`` < 1 (``--image-scale 0.5``), a copy of every camera image resized by that factor (PIL's
+anti-aliased bicubic, the filter of the training crops; JPEG quality 95) is written to
+``scaled_<scale>/<image path>`` beside the depth maps, and the infos point to it: for clusters short of CPU
+cores, whose data-loader workers then decode a quarter of the pixels (docs/data_pipeline.md). The depth maps
+are the same (made at the original resolution); ``image_scale * depth_downsample`` must be an integer, the
+factor between the stored image and its depth map (1 for 0.5 and 2: both 450x800 for a 900x1600 camera).
+
 Images and point clouds are read through ``mmengine.fileio`` with ``backend_args`` (e.g.
 ``dict(backend='petrel', path_mapping=...)`` for data in object storage); the devkit reads the tables from
 the local dataroot, and the outputs are written locally.
@@ -34,7 +41,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..depth import fill_in_fast, fill_in_multiscale, lidar_to_camera, sparse_depth_map
-from ..utils.fileio import dump_pickle_atomic, write_json_atomic, write_png_atomic
+from ..utils.fileio import dump_pickle_atomic, write_jpeg_atomic, write_json_atomic, write_png_atomic
 from ..utils.nuscenes_constants import CAMERAS, NUSCENES_SPLITS, NUSCENES_TABLES, check_dataroot
 
 DEPTH_SCALE = 256.0
@@ -53,7 +60,7 @@ class ConversionError(RuntimeError):
 
 
 def build_jobs(nusc, version: str, out_dir: str, depth_downsample: int,
-               backend_args: Optional[dict] = None) -> list:
+               backend_args: Optional[dict] = None, image_scale: float = 1.0) -> list:
     """Per-image jobs (plain dicts) for every camera image of the version's splits, in a fixed order."""
     from nuscenes.utils.splits import create_splits_scenes
     split_scenes = create_splits_scenes()
@@ -80,7 +87,8 @@ def build_jobs(nusc, version: str, out_dir: str, depth_downsample: int,
                     timestamp=cam['timestamp'], height=cam['height'], width=cam['width'],
                     img_path=cam['filename'], lidar_path=lidar['filename'],
                     depth_path=f'depth/{cam_name}/{stem}.png', root=nusc.dataroot, out_dir=out_dir,
-                    depth_downsample=depth_downsample, backend_args=backend_args,
+                    depth_downsample=depth_downsample, backend_args=backend_args, image_scale=image_scale,
+                    scaled_path=f'scaled_{image_scale:g}/{cam["filename"]}' if image_scale != 1 else None,
                     intrinsic=np.array(cam_calib['camera_intrinsic'], dtype=np.float64),
                     lidar_to_cam=lidar_to_camera(lidar_calib, lidar_pose,
                                                  nusc.get('ego_pose', cam['ego_pose_token']), cam_calib)))
@@ -103,8 +111,9 @@ def load_points(path: str, backend_args: Optional[dict] = None) -> np.ndarray:
     return np.frombuffer(data, dtype=np.float32).reshape(-1, 5)[:, :3]
 
 
-def check_image(path: str, backend_args: Optional[dict] = None) -> None:
-    """Raise :class:`ConversionError` unless ``path`` (read through ``mmengine.fileio``) is a complete image."""
+def check_image(path: str, backend_args: Optional[dict] = None) -> bytes:
+    """The bytes of ``path`` (read through ``mmengine.fileio``); :class:`ConversionError` unless it is a
+    complete image."""
     try:
         data = fileio.get(path, backend_args=backend_args)
     except FileNotFoundError:
@@ -114,6 +123,35 @@ def check_image(path: str, backend_args: Optional[dict] = None) -> None:
             image.verify()
     except Exception as error:  # PIL raises several types for broken files
         raise ConversionError('corrupt image', f'{path} ({error})') from error
+    return data
+
+
+def scaled_size(height: int, width: int, scale: float) -> Tuple[int, int]:
+    """(height, width) times ``scale``; :class:`ConversionError` unless both are whole pixels."""
+    size = (height * scale, width * scale)
+    if any(abs(side - round(side)) > 1e-6 for side in size):
+        raise ConversionError('image size not divisible by 1 / image_scale',
+                              f'{height}x{width}, image_scale={scale:g}')
+    return int(round(size[0])), int(round(size[1]))
+
+
+def write_scaled_image(data: bytes, path: str, size: Tuple[int, int]) -> None:
+    """Resize the image ``data`` to ``size`` = (height, width) with PIL's anti-aliased bicubic filter and write
+    it to ``path`` as a JPEG of quality 95, atomically."""
+    with Image.open(io.BytesIO(data)) as image:
+        rgb = np.asarray(image.convert('RGB').resize(size[::-1], Image.Resampling.BICUBIC))
+    try:
+        write_jpeg_atomic(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), quality=95)
+    except ValueError as error:
+        raise ConversionError('scaled image not written', str(error)) from error
+
+
+def image_is_valid(path: str, size: Tuple[int, int]) -> bool:
+    try:
+        with Image.open(path) as image:
+            return image.size == size[::-1]
+    except OSError:
+        return False
 
 
 def block_nearest(depth: np.ndarray, factor: int) -> np.ndarray:
@@ -141,9 +179,16 @@ def convert_image(job: dict, completion: str = 'fast', max_depth: float = 100.0)
     out_path = osp.join(job['out_dir'], job['depth_path'])
     entry = {k: job[k] for k in ('img_path', 'depth_path', 'cam', 'sample_token', 'sample_data_token',
                                  'timestamp', 'height', 'width')}
-    if osp.isfile(out_path) and png_is_valid(out_path, shape):
+    scaled = None
+    if job['scaled_path']:
+        scaled = osp.join(job['out_dir'], job['scaled_path'])
+        entry['height'], entry['width'] = size = scaled_size(job['height'], job['width'], job['image_scale'])
+        entry['img_path'] = job['scaled_path']
+    if osp.isfile(out_path) and png_is_valid(out_path, shape) and (scaled is None or image_is_valid(scaled, size)):
         return 'skipped', entry, 0
-    check_image(osp.join(job['root'], job['img_path']), job['backend_args'])
+    data = check_image(osp.join(job['root'], job['img_path']), job['backend_args'])
+    if scaled is not None:
+        write_scaled_image(data, scaled, size)
     lidar_path = osp.join(job['root'], job['lidar_path'])
     sparse = sparse_depth_map(load_points(lidar_path, job['backend_args']), job['lidar_to_cam'], job['intrinsic'],
                               (job['height'], job['width']), max_depth=max_depth)
@@ -170,11 +215,12 @@ def _run_job(args):
 def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None, workers: int = 4,
                           depth_downsample: int = 2, completion: str = 'fast', max_depth: float = 100.0,
                           skip_errors: bool = False, progress: bool = True,
-                          backend_args: Optional[dict] = None) -> dict:
+                          backend_args: Optional[dict] = None, image_scale: float = 1.0) -> dict:
     """Convert a nuScenes root; returns the report dict (also written as ``s3pt_create_data_report.json``).
 
     Writes ``<out_dir>/depth/<CAM>/<image>.png`` and ``<out_dir>/s3pt_infos_pretrain_<split>.pkl``
-    (``train``/``val``; ``mini_train``/``mini_val`` are written as ``train``/``val`` too). The images and
+    (``train``/``val``; ``mini_train``/``mini_val`` are written as ``train``/``val`` too), and with
+    ``image_scale`` < 1 the resized images ``<out_dir>/scaled_<scale>/<image path>``. The images and
     point clouds under ``root`` are read through ``mmengine.fileio`` with ``backend_args``. With
     ``skip_errors``, the report groups the failed images by kind of problem (:class:`ConversionError`):
     ``failure_reasons`` counts them, ``failed_images`` lists their image paths.
@@ -186,10 +232,14 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
     from nuscenes.nuscenes import NuScenes
     if completion not in COMPLETION:
         raise ValueError(f'completion must be one of {sorted(COMPLETION)}, got {completion!r}')
+    depth_factor = image_scale * depth_downsample
+    if not 0 < image_scale <= 1 or abs(depth_factor - round(depth_factor)) > 1e-9:
+        raise ValueError(f'image_scale must be in (0, 1] with image_scale * depth_downsample an integer (the '
+                         f'stored image over its depth map), got {image_scale:g} x {depth_downsample}')
     check_dataroot(root, version, NUSCENES_SPLITS, NUSCENES_TABLES, 'nuScenes root')
     out_dir = out_dir or root
     nusc = NuScenes(version=version, dataroot=root, verbose=False)
-    jobs = build_jobs(nusc, version, out_dir, depth_downsample, backend_args)
+    jobs = build_jobs(nusc, version, out_dir, depth_downsample, backend_args, image_scale)
     counts, failed_images, nonfinite = Counter(), defaultdict(list), 0
     entries = [None] * len(jobs)
     tasks = [(job, completion, max_depth) for job in jobs]
@@ -214,7 +264,7 @@ def create_pretrain_infos(root: str, version: str, out_dir: Optional[str] = None
 
     metainfo = dict(dataset='nuscenes', version=version, depth_scale=DEPTH_SCALE,
                     depth_downsample=depth_downsample, depth_completion=f'ip_basic_{completion}',
-                    max_depth=max_depth, cameras=list(CAMERAS))
+                    max_depth=max_depth, cameras=list(CAMERAS), image_scale=image_scale)
     info_files = {}
     for split in NUSCENES_SPLITS[version]:
         name = split.replace('mini_', '')

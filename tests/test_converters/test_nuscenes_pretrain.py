@@ -147,3 +147,41 @@ def test_block_nearest_keeps_the_nearest_return_of_each_block():
     np.testing.assert_array_equal(block_nearest(sparse, 2), [[8.0, 0.0], [0.0, 30.0]])
     with pytest.raises(ConversionError, match='not divisible'):
         block_nearest(np.zeros((5, 4), np.float32), 2)
+
+
+def test_image_scale_writes_resized_images_the_s3pt_pipeline_reads(nuscenes_copy):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    from PIL import Image
+
+    from s3pt_mm.datasets import NuScenesPretrainDataset
+    report = create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False, image_scale=0.5)
+    assert report['done'] == report['images'] == 36
+    train = pickle.load(open(nuscenes_copy / 's3pt_infos_pretrain_train.pkl', 'rb'))
+    assert train['metainfo']['image_scale'] == 0.5
+    for entry in train['data_list'][:6]:
+        assert entry['img_path'].startswith('scaled_0.5/samples/')
+        original = Image.open(nuscenes_copy / entry['img_path'][len('scaled_0.5/'):]).convert('RGB')
+        scaled = cv2.imread(str(nuscenes_copy / entry['img_path']))
+        assert scaled.shape[:2] == (entry['height'], entry['width']) == (original.height // 2, original.width // 2)
+        # PIL's anti-aliased bicubic, then JPEG quality 95
+        expected = cv2.cvtColor(np.asarray(original.resize((entry['width'], entry['height']),
+                                                           Image.Resampling.BICUBIC)), cv2.COLOR_RGB2BGR)
+        mse = np.mean((scaled.astype(float) - expected) ** 2)
+        assert 10 * np.log10(255 ** 2 / mse) >= 35.0
+        # the depth map is as before, now at the stored image's size (factor 2 x 0.5 = 1)
+        assert cv2.imread(str(nuscenes_copy / entry['depth_path']), cv2.IMREAD_UNCHANGED).shape == scaled.shape[:2]
+    init_default_scope('mmpretrain')
+    cfg = Config.fromfile(str(ROOT / 'configs/pretrain/s3pt_vit-s16_8xb32-500e_nuscenes.py'))
+    dataset = NuScenesPretrainDataset(data_root=str(nuscenes_copy), ann_file='s3pt_infos_pretrain_train.pkl',
+                                      pipeline=cfg.train_dataloader.dataset.pipeline)
+    sample = dataset[0]['data_samples']
+    assert sample.ori_shape == (train['data_list'][0]['height'], train['data_list'][0]['width'])
+    assert sample.token_depth_valid.any()
+    # resume: a removed resized image is written again, nothing else
+    removed = nuscenes_copy / train['data_list'][0]['img_path']
+    removed.unlink()
+    report = create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False, image_scale=0.5)
+    assert (report['done'], report['skipped']) == (1, 35) and removed.is_file()
+    with pytest.raises(ValueError, match='image_scale'):
+        create_pretrain_infos(str(nuscenes_copy), 'v1.0-mini', workers=0, progress=False, image_scale=0.3)

@@ -67,8 +67,8 @@ def data_root(tmp_path_factory):
 
 
 def pretrain_pipeline():
-    """The two-global-view pipeline of the nuScenes pre-training configs (224x224 views)."""
-    return Config.fromfile(str(ROOT / 'configs/pretrain/_base_/nuscenes_pretrain.py')).train_pipeline
+    """The two-global-view pipeline of the S3PT nuScenes pre-training configs (224x224 views, depth maps)."""
+    return Config.fromfile(str(ROOT / 'configs/pretrain/_base_/nuscenes_pretrain.py')).train_pipeline_with_depth
 
 
 def build_dataset(data_root, ann_file='infos.pkl', pipeline=None, **kwargs):

@@ -2,7 +2,7 @@
 write them as JSON (speed itself is never asserted: it lives in the benchmark's output)."""
 import json
 
-from tests.helpers import run_tool
+from tests.helpers import benchmark_module, run_tool
 
 
 def test_clustering_and_ip_basic_sections_print_and_write_their_figures(tmp_path):
@@ -27,22 +27,9 @@ def test_step_and_clustering_references_need_a_cribo_checkout(tmp_path):
     assert 'main_cribo.py' in result.stderr and 'git clone https://github.com/tileb1/CrIBo' in result.stderr
 
 
-def _benchmark_module(name):
-    """A module of tools/benchmarks/ (not a package: tools/benchmark.py puts the folder on sys.path too)."""
-    import importlib.util
-    import sys
-
-    from tests.helpers import ROOT
-    sys.path.insert(0, str(ROOT / 'tools' / 'benchmarks'))
-    spec = importlib.util.spec_from_file_location(f'benchmarks_{name}', ROOT / 'tools' / 'benchmarks' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_allocation_counter_gives_the_running_peak_above_the_start():
     import torch
-    memory = _benchmark_module('memory')
+    memory = benchmark_module('memory')
     kept = torch.zeros(1)  # allocated before: not counted
 
     def fn():
@@ -62,7 +49,7 @@ def test_allocation_counter_gives_the_running_peak_above_the_start():
 def test_a_non_finite_loss_stops_the_pretrain_benchmark_naming_the_term_and_the_step():
     import pytest
     import torch
-    check = _benchmark_module('pretrain_step').check_finite_losses
+    check = benchmark_module('pretrain_step').check_finite_losses
     check(dict(loss=torch.tensor(1.5), loss_global=torch.tensor(1.0), num_objects=torch.tensor(float('nan'))), 0)
     with pytest.raises(SystemExit) as err:
         check(dict(loss=torch.tensor(float('nan')), loss_global=torch.tensor(1.0),
@@ -109,3 +96,48 @@ def test_memory_section_splits_the_extrapolated_peak_and_shows_its_arithmetic(tm
     # an object's (N, 65536) rows: 2 student + 4 teacher rows at least, float32
     assert fig['object_rows_per_object'] >= 6
     assert '## memory' in result.stdout and 'S3PT ViT-S/16' in result.stdout and 'fits 24 GiB' in result.stdout
+
+
+def test_pipeline_profile_times_each_transform_exclusive_of_those_it_runs():
+    import time
+
+    from mmcv.transforms import BaseTransform
+    pipeline = benchmark_module('pipeline')
+
+    def spin(seconds):
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    class Inner(BaseTransform):
+        def transform(self, results):
+            spin(0.010)
+            return results
+
+    class Outer(BaseTransform):
+        """Like MultiViewWithDepth: own work, then its view pipelines."""
+
+        def __init__(self):
+            from mmcv.transforms import Compose
+            self.pipelines = [Compose([Inner()]), Compose([Inner()])]
+
+        def transform(self, results):
+            spin(0.005)
+            for view in self.pipelines:
+                view(dict(results))
+            return results
+
+    figures = pipeline.profile_pipeline([Outer()], {}, repeats=3)
+    per = figures['per_transform']
+    assert list(per) == ['Outer', 'views 0: Inner', 'views 1: Inner']
+    assert abs(per['Outer'] - 5) < 1.5 and all(abs(per[f'views {g}: Inner'] - 10) < 1.5 for g in (0, 1))
+    assert abs(figures['total'] - sum(per.values())) < 2
+
+
+def test_pipeline_section_prints_the_before_and_after_tables():
+    result = run_tool('tools/benchmark.py', '--only', 'pipeline', '--repeats', '1')
+    for method in ('S3PT ViT-S/16', 'DINO ViT-S/16'):
+        assert f'{method}: CPU ms per image, per transform' in result.stdout
+        for run in ('before (generic transforms)', 'after', 'after, --image-scale 0.5'):
+            assert f'{method} | {run} | CPU ms/image' in result.stdout
+    assert '| LoadDepthFromFile |' in result.stdout and '| views 2: RandomResizedCropWithDepth (96x96) |' in result.stdout

@@ -9,10 +9,7 @@ view_1 = geometric + [{{_base_.color_jitter}}, {{_base_.grayscale}}, {{_base_.bl
                       {{_base_.token_geometry}}]
 view_2 = geometric + [{{_base_.color_jitter}}, {{_base_.grayscale}}, {{_base_.blur_view_2}},
                       {{_base_.solarize}}, {{_base_.token_geometry}}]
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadDepthFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
-    dict(type='PackMultiViewInputs'),
-]
+views = dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2])
+train_pipeline = [{{_base_.load_image}}, views, dict(type='PackMultiViewInputs')]
+train_pipeline_with_depth = [{{_base_.load_image}}, {{_base_.load_depth}}, views, dict(type='PackMultiViewInputs')]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

@@ -8,11 +8,11 @@ local_view = [
     dict(type='RandomFlipWithDepth', prob=0.5),
     {{_base_.color_jitter}},
     {{_base_.grayscale}},
-    dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
+    dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.5),
 ]
+# no depth maps: DINO's loss has no spatial clustering
 train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadDepthFromFile', backend_args={{_base_.backend_args}}),
+    {{_base_.load_image}},
     dict(type='MultiViewWithDepth', num_views=[1, 1, local_crops_number],
          transforms=[{{_base_.view_1}}, {{_base_.view_2}}, local_view]),
     dict(type='PackMultiViewInputs'),

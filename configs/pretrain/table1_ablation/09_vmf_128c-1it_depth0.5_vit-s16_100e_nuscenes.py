@@ -6,3 +6,5 @@ model = dict(
     clustering=dict(num_clusters=128, num_iters=1, depth_alpha=0.5),
     queue_size=2500,  # 128 clusters: S3PT's queue (see _base_cribo_vit-s16_100e.py)
 )
+# the depth term needs the depth maps
+train_dataloader = dict(dataset=dict(pipeline={{_base_.train_pipeline_with_depth}}))

@@ -1,9 +1,12 @@
+from .crop_sources import DepthForCrops, ImageForCrops
 from .depth_crops import (MultiViewWithDepth, RandomFlipWithDepth, RandomResizedCropWithDepth,
                           TokenGeometry)
 from .formatting import PackMultiViewInputs
-from .loading import LoadDepthFromFile
+from .loading import LoadDepthFromFile, LoadImageForCrops
+from .photometric import FastColorJitter, FastGaussianBlur
 
 __all__ = [
-    'LoadDepthFromFile', 'RandomResizedCropWithDepth', 'RandomFlipWithDepth', 'TokenGeometry',
-    'MultiViewWithDepth', 'PackMultiViewInputs'
+    'LoadImageForCrops', 'LoadDepthFromFile', 'ImageForCrops', 'DepthForCrops', 'RandomResizedCropWithDepth',
+    'RandomFlipWithDepth', 'TokenGeometry', 'MultiViewWithDepth', 'FastColorJitter', 'FastGaussianBlur',
+    'PackMultiViewInputs'
 ]

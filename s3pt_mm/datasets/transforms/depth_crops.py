@@ -55,6 +55,8 @@ from PIL import Image
 from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.registry import TRANSFORMS
 
+from .crop_sources import DCT_REDUCTIONS, DepthForCrops, ImageForCrops
+
 # The image is resized with PIL, as torchvision's RandomResizedCrop does on the PIL images of DINO's and
 # CrIBo's loaders: PIL widens its filter support by the shrink factor, i.e. it low-pass filters (anti-
 # aliases) when a 1600x900 crop shrinks 3-6x to 224x224; OpenCV's INTER_CUBIC samples 4x4 pixels and
@@ -74,6 +76,16 @@ def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
 def view_to_orig(results: dict) -> np.ndarray:
     """The view's 2x3 map to original image pixels (identity before any geometric transform)."""
     return results.get('view_to_orig', _IDENTITY)
+
+
+def as_arrays(results: dict) -> dict:
+    """``img`` and ``depth`` as whole-frame arrays, for transforms that work on the whole frame (a
+    :class:`ImageForCrops` / :class:`DepthForCrops` left by the loaders is decoded / upsampled here)."""
+    if isinstance(results.get('img'), ImageForCrops):
+        results['img'] = results['img'].to_array()
+    if isinstance(results.get('depth'), DepthForCrops):
+        results['depth'] = results['depth'].to_array()
+    return results
 
 
 def _check_depth_shape(results, name):
@@ -113,6 +125,24 @@ def random_resized_crop_box(height: int, width: int, scale: Tuple[float, float],
     return (height - h) // 2, (width - w) // 2, h, w
 
 
+def smallest_crop(height: int, width: int, scale: Tuple[float, float],
+                  ratio: Tuple[float, float]) -> Tuple[int, int]:
+    """Lower bounds of the (h, w) that :func:`random_resized_crop_box` can return: a sampled crop has
+    ``w = round(sqrt(area * aspect))`` and ``h = round(sqrt(area / aspect))`` with ``area >= scale[0] * H * W``
+    and ``aspect`` in ``ratio``; the fallback is the one central crop."""
+    area = scale[0] * height * width
+    min_h = int(round(math.sqrt(area / max(ratio))))
+    min_w = int(round(math.sqrt(area * min(ratio))))
+    in_ratio = width / height
+    if in_ratio < min(ratio):
+        fallback = (int(round(width / min(ratio))), width)
+    elif in_ratio > max(ratio):
+        fallback = (height, int(round(height * max(ratio))))
+    else:
+        fallback = (height, width)
+    return min(min_h, fallback[0]), min(min_w, fallback[1])
+
+
 def resize_like_pil(img: np.ndarray, size: Tuple[int, int], resample: int) -> np.ndarray:
     """Resize an (H, W, C) or (H, W) uint8 array to ``size`` = (width, height) with PIL's ``resample``
     filter (torchvision's resize of a PIL image)."""
@@ -150,18 +180,30 @@ class RandomResizedCropWithDepth(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         _check_depth_shape(results, self.__class__.__name__)
-        img = results['img']
+        img, depth = results['img'], results.get('depth')
         top, left, h, w = random_resized_crop_box(img.shape[0], img.shape[1], self.scale, self.ratio)
-        out = (self.size, self.size)
-        results['img'] = resize_like_pil(img[top:top + h, left:left + w], out,
-                                         _INTERPOLATIONS[self.interpolation])
-        if results.get('depth') is not None:
-            results['depth'] = cv2.resize(results['depth'][top:top + h, left:left + w], out,
+        resample = _INTERPOLATIONS[self.interpolation]
+        if isinstance(img, ImageForCrops):
+            results['img'] = img.resized_crop(top, left, h, w, self.size, resample)
+        else:
+            results['img'] = resize_like_pil(img[top:top + h, left:left + w], (self.size, self.size), resample)
+        if isinstance(depth, DepthForCrops):
+            results['depth'] = depth.resized_crop(top, left, h, w, self.size)
+        elif depth is not None:
+            results['depth'] = cv2.resize(depth[top:top + h, left:left + w], (self.size, self.size),
                                           interpolation=cv2.INTER_NEAREST_EXACT)
         crop_to_image = np.array([[w / self.size, 0.0, left], [0.0, h / self.size, top]])
         results['view_to_orig'] = compose_affine(view_to_orig(results), crop_to_image)
         results['img_shape'] = results['img'].shape[:2]
         return results
+
+    def max_decode_reduction(self, height: int, width: int) -> int:
+        """The largest JPEG DCT reduction (8, 4, 2 or 1) by which every crop this transform can draw from a
+        ``height`` x ``width`` image is shrunk at least: its smallest possible crop side (the smallest area
+        at the extreme aspect ratios, or the fallback central crop) divided by ``size``."""
+        min_h, min_w = smallest_crop(height, width, self.scale, self.ratio)
+        shrink = min(min_h, min_w) / self.size
+        return next(r for r in DCT_REDUCTIONS if r <= shrink or r == 1)
 
     def __repr__(self):
         return (f'{self.__class__.__name__}(size={self.size}, scale={self.scale}, ratio={self.ratio}, '
@@ -186,10 +228,11 @@ class RandomFlipWithDepth(BaseTransform):
         results['flip'] = bool(np.random.rand() < self.prob)
         if not results['flip']:
             return results
+        as_arrays(results)
         width = results['img'].shape[1]
-        results['img'] = np.ascontiguousarray(results['img'][:, ::-1])
+        results['img'] = cv2.flip(results['img'], 1)
         if results.get('depth') is not None:
-            results['depth'] = np.ascontiguousarray(results['depth'][:, ::-1])
+            results['depth'] = cv2.flip(results['depth'], 1)
         mirror = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0]])
         results['view_to_orig'] = compose_affine(view_to_orig(results), mirror)
         return results
@@ -235,7 +278,7 @@ class TokenGeometry(BaseTransform):
         centres = np.stack([xs.ravel(), ys.ravel()], axis=1)
         affine = view_to_orig(results)
         results['token_positions'] = (centres @ affine[:, :2].T + affine[:, 2]).astype(np.float32)
-        depths, valid = self.pool_depth(results.get('depth'), rows, cols)
+        depths, valid = self.pool_depth(as_arrays(results).get('depth'), rows, cols)
         results['token_depths'], results['token_depth_valid'] = depths, valid
         return results
 
@@ -262,8 +305,13 @@ class MultiViewWithDepth(BaseTransform):
     """Several augmented views of one image, each with its own depth-derived token geometry.
 
     Like mmpretrain's ``MultiView`` (which keeps only ``img``): group ``i`` has ``num_views[i]`` views
-    made by the pipeline ``transforms[i]``; every view runs on its own deep copy of the results (image,
-    depth map, metadata). Each view's ``img`` and, when its pipeline ends with :class:`TokenGeometry`,
+    made by the pipeline ``transforms[i]``. Every view runs on its own deep copy of the metadata; the frame's
+    image and depth map are shared, read-only, not copied. When every group starts with a
+    :class:`RandomResizedCropWithDepth`, an image read by :class:`LoadImageForCrops` is decoded once at the
+    largest JPEG reduction all the crops allow (:meth:`RandomResizedCropWithDepth.max_decode_reduction`: 1/2
+    for 224x224 crops of scale >= 0.25 of a 900x1600 frame, and for DINO's 96x96 local crops of scale
+    >= 0.05), and each view is resampled from it; otherwise the frame is decoded at full size and the depth
+    map upsampled before the views. Each view's ``img`` and, when its pipeline ends with :class:`TokenGeometry`,
     its ``token_positions`` / ``token_depths`` / ``token_depth_valid`` are collected into lists in view
     order; the full-size ``depth`` is dropped.
 
@@ -286,9 +334,31 @@ class MultiViewWithDepth(BaseTransform):
         # built from mmpretrain's registry: works with or without a default scope
         self.pipelines = [Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
                           for pipeline in transforms]
+        first = [pipeline.transforms[0] if pipeline.transforms else None for pipeline in self.pipelines]
+        self.crops = first if all(isinstance(t, RandomResizedCropWithDepth) for t in first) else None
+
+    def _shared_frame(self, results: dict) -> dict:
+        """The image and depth map every view reads: decoded once (at the crops' reduction), read-only."""
+        img = results['img']
+        if self.crops is None:
+            as_arrays(results)
+        elif isinstance(img, ImageForCrops):
+            img.decode(min(crop.max_decode_reduction(*img.shape[:2]) for crop in self.crops))
+        frame = {}
+        for key in ('img', 'depth'):
+            if key not in results:
+                continue
+            value = results[key]
+            if isinstance(value, np.ndarray):  # a view must not write into the other views' frame
+                value = value.view()
+                value.flags.writeable = False
+            frame[key] = value
+        return frame
 
     def transform(self, results: dict) -> dict:
-        views = [pipeline(copy.deepcopy(results))
+        frame = self._shared_frame(results)
+        metadata = {key: value for key, value in results.items() if key not in frame}
+        views = [pipeline(dict(copy.deepcopy(metadata), **frame))
                  for pipeline, count in zip(self.pipelines, self.num_views) for _ in range(count)]
         has_geometry = [all(key in view for key in TOKEN_GEOMETRY_KEYS) for view in views]
         num_geometry = sum(has_geometry)
