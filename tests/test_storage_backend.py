@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from mmcv.transforms import Compose
 from mmengine.fileio import BaseStorageBackend, register_backend
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import DATASETS
@@ -97,6 +98,13 @@ def test_create_data_dataset_and_depth_read_through_the_backend(synthetic_data_r
     assert item['img'].shape[:2] == item['depth'].shape and (item['depth'] > 0).any()
     assert memory.reads == [osp.join(root, 's3pt_infos_pretrain_train.pkl'), item['img_path'],
                             item['depth_path']]
+    # the pre-training configs' loaders read through it too (the image once, its header and pixels)
+    memory.reads.clear()
+    dataset.pipeline = Compose([dict(type='LoadImageForCrops', backend_args=BACKEND_ARGS),
+                                dict(type='LoadDepthFromFile', upsample=False, backend_args=BACKEND_ARGS)])
+    item = dataset[0]
+    assert item['img'].shape[:2] == item['depth'].shape and (item['depth'].to_array() > 0).any()
+    assert memory.reads == [item['img_path'], item['depth_path']]
 
 
 def test_depth_loading_reads_through_the_backend(memory):

@@ -34,7 +34,7 @@ Sections (each a function returning {figure: value}):
               of the configs (no buffer broadcast, no unused-parameter search) and with DDP's defaults, by
               kind (gradient buckets, buffer broadcasts, s3pt_mm's own collectives) and on the loopback
               interface
-  pipeline    CPU ms per image and images/s per worker core of the S3PT and DINO ViT-S/16 pre-training
+  pipeline    CPU ms per image and images/s per worker core of the S3PT, CrIBo and DINO ViT-S/16 pre-training
               pipelines on a full-size 900x1600 frame with its depth map, in total and per transform: before
               (the generic mmcv/mmpretrain transforms they replaced), after, and after with the images of
               create_data.py --image-scale 0.5 (tools/benchmarks/pipeline.py)
@@ -457,14 +457,15 @@ def bench_ddp(args):
     return out
 
 
-#: the pipeline section's configs: DINO's multi-crop and S3PT's depth-aware views (CrIBo's are S3PT's without
-#: the depth maps)
+#: the pipeline section's configs: S3PT's depth-aware views, CrIBo's (the same without depth maps), DINO's
+#: multi-crop
 PIPELINE_CONFIGS = {'S3PT ViT-S/16': 's3pt_vit-s16_8xb32-500e_nuscenes.py',
+                    'CrIBo ViT-S/16': 'cribo_vit-s16_8xb32-500e_nuscenes.py',
                     'DINO ViT-S/16': 'dino_vit-s16_8xb32-500e_nuscenes.py'}
 
 
 def bench_pipeline(args):
-    """CPU ms per image of the S3PT and DINO pre-training pipelines (configs/pretrain/, in one data-loader
+    """CPU ms per image of the S3PT, CrIBo and DINO pre-training pipelines (configs/pretrain/, in one data-loader
     worker's setting) on the 900x1600 frame, in total and per transform (tools/benchmarks/pipeline.py):
     before (the generic transforms they replaced), after, and after on the frame as create_data.py
     --image-scale 0.5 stores it."""

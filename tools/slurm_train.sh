@@ -7,7 +7,10 @@ JOB_NAME=$2
 CONFIG=$3
 GPUS=${GPUS:-8}
 GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
+# 16 cores per GPU task (the configs' 14 data-loader workers, the trainer, its pin-memory thread): what an 8-GPU
+# node of 128+ cores gives; still fewer than a GPU at full speed needs (docs/data_pipeline.md: ~33 for S3PT
+# ViT-S/16 at 1500 images/s on 900x1600 frames). With fewer, lower train_dataloader.num_workers to match.
+CPUS_PER_TASK=${CPUS_PER_TASK:-16}
 SRUN_ARGS=${SRUN_ARGS:-""}
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON=${PYTHON:-"$ROOT/.venv/bin/python"}

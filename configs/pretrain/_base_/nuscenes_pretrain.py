@@ -38,7 +38,10 @@ train_pipeline = [load_image, views, dict(type='PackMultiViewInputs')]
 train_pipeline_with_depth = [load_image, load_depth, views, dict(type='PackMultiViewInputs')]
 train_dataloader = dict(
     batch_size=32,
-    num_workers=8,
+    # per GPU: the cores a GPU gets on an 8-GPU node of 128 cores, less two for the trainer process
+    # (tools/slurm_train.sh: CPUS_PER_TASK=16). One worker makes 45 S3PT images/s of 900x1600 frames
+    # (docs/data_pipeline.md); a GPU at full speed takes more than 14 of them feed.
+    num_workers=14,
     persistent_workers=True,
     pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -10,14 +10,15 @@ coordinates to original image pixel coordinates. Coordinates are continuous, pix
 :class:`TokenGeometry` reads that map and the view's depth map at the end of each view's pipeline.
 
 The photometric transforms of the DINO / CrIBo recipe (mmpretrain's ``ColorJitter``, ``GaussianBlur``,
-``Solarize`` and mmcv's ``RandomGrayscale``) read and write ``results['img']`` only, so they are used
-unchanged.
+``Solarize`` and mmcv's ``RandomGrayscale``, or our ``FastColorJitter`` / ``FastGaussianBlur``) read and
+write ``results['img']`` only, so they work unchanged on the views.
 
 Pipeline of the pre-training configs (two global 224x224 views; Tables 5-7: crop scale (0.25, 1.0),
-or (0.32, 1.0) for ViT-B CrIBo / S3PT)::
+or (0.32, 1.0) for ViT-B CrIBo / S3PT; docs/data_pipeline.md for the loaders and the Fast* transforms,
+which compute mmpretrain's transforms with less CPU)::
 
     color_jitter = dict(type='RandomApply', prob=0.8, transforms=[
-        dict(type='ColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)])
+        dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)])
     grayscale = dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
                      channel_weights=(0.114, 0.587, 0.2989))  # BGR images
     geometric = [
@@ -26,18 +27,18 @@ or (0.32, 1.0) for ViT-B CrIBo / S3PT)::
     ]
     view_1 = geometric + [
         color_jitter, grayscale,
-        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0),
+        dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0),
         dict(type='TokenGeometry', patch_size=16),
     ]
     view_2 = geometric + [
         color_jitter, grayscale,
-        dict(type='GaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
+        dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
         dict(type='Solarize', thr=128, prob=0.2),
         dict(type='TokenGeometry', patch_size=16),
     ]
     train_pipeline = [
-        dict(type='LoadImageFromFile'),
-        dict(type='LoadDepthFromFile'),
+        dict(type='LoadImageForCrops'),  # the header; decoded once by MultiViewWithDepth
+        dict(type='LoadDepthFromFile', upsample=False),  # S3PT only: the depth term
         dict(type='MultiViewWithDepth', num_views=[1, 1], transforms=[view_1, view_2]),
         dict(type='PackMultiViewInputs'),
     ]
