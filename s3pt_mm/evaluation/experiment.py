@@ -18,6 +18,7 @@ OpenMMLab registry or read nuImages on import (``s3pt_mm.models``, ``s3pt_mm.seg
 here.
 """
 import functools
+import glob
 import json
 import math
 import os
@@ -255,6 +256,40 @@ def difference_table(differences: Sequence[dict], floor: str = NAMES['random'], 
     return '\n'.join(lines)
 
 
+#: the collapse monitor's teacher statistics reported per run (CollapseMonitorHook's log keys, per term)
+TEACHER_STATISTICS = dict(entropy='entropy', kl_to_mean='KL to batch mean', prototypes_in_use='prototypes in use')
+
+
+def final_teacher_statistics(work_dir: str) -> Dict[str, float]:
+    """The teacher statistics the collapse monitor logged last in the pre-training run ``work_dir``:
+    ``{'global_entropy': ..., 'object_kl_to_mean': ..., ...}`` (CollapseMonitorHook's keys without their
+    ``train/collapse/`` prefix), each the record of the highest step over the run's log folders (a resumed
+    run has one per start); {} when the monitor logged nothing."""
+    prefix, found = 'train/collapse/', {}
+    for scalars in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(scalars) as f:
+            for line in f:
+                record = json.loads(line)
+                for key, value in record.items():
+                    if key.startswith(prefix) and record.get('step', -1) >= found.get(key, (-1, None))[0]:
+                        found[key] = (record.get('step', -1), value)
+    return {key[len(prefix):]: value for key, (_, value) in found.items()}
+
+
+def teacher_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
+    """Markdown table of the pre-trained teachers' final statistics (:func:`final_teacher_statistics`) as mean ±
+    std over the seeds, for the global term (Eq. 1's image-level term) and the object term."""
+    keys = [f'{term}_{stat}' for term in ('global', 'object') for stat in TEACHER_STATISTICS]
+    header = ' | '.join(f'{key.split("_")[0]} {TEACHER_STATISTICS[key.split("_", 1)[1]]}' for key in keys)
+    lines = [f'| teacher | seeds | {header} |', '|' + '---|' * (2 + len(keys))]
+    for method in methods:
+        stats = [done['teacher'][method] for done in per_seed if done['teacher'].get(method)]
+        if stats:
+            cells = [_pm(mean_std([s.get(key, math.nan) for s in stats]), 2) for key in keys]
+            lines.append(f'| {NAMES[method]} | {len(stats)} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
 def token_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
     """Markdown table of the token probes of :func:`run_seeds` (``token_probe=True``): per backbone, token
     accuracy and token mIoU of each classifier as mean ± std over the seeds (%)."""
@@ -317,20 +352,21 @@ def run_seeds(methods: Sequence[str], seeds: Sequence[int], data_root: str, out:
 
     Returns, per seed, ``dict(seed, checkpoints={method: path}, probes={method: work dir},
     metrics={method: (mIoU, {class: IoU})}, tokens={method: token probe scores} (empty without
-    ``tokens``))``."""
+    ``tokens``), teacher={method: final teacher statistics} (pre-trained methods))``."""
     nuscenes, nuimages = osp.join(data_root, 'nuscenes'), osp.join(data_root, 'nuimages')
     per_seed = []
     for seed in seeds:
         progress.step(f'seed {seed}: {", ".join(NAMES[m] for m in methods)} ({epochs} pre-training epochs, '
                       f'{iters} probe iterations)')
         seed_dir = osp.join(out, f'seed{seed}')
-        done = dict(seed=seed, checkpoints={}, probes={}, metrics={}, tokens={})
+        done = dict(seed=seed, checkpoints={}, probes={}, metrics={}, tokens={}, teacher={})
         for method in methods:
             if method == 'random':
                 checkpoint = random_init_checkpoint(osp.join(seed_dir, 'random_init.pth'), seed, patch_size)
             else:
                 checkpoint = pretrain(method, nuscenes, osp.join(seed_dir, f'pretrain_{method}'), epochs, workers,
                                       seed, patch_size)
+                done['teacher'][method] = final_teacher_statistics(osp.dirname(checkpoint))
             work_dir = linear_probe(checkpoint, nuimages, osp.join(seed_dir, f'linear_{method}'), iters, workers,
                                     NAMES[method], seed, patch_size)
             done['checkpoints'][method], done['probes'][method] = checkpoint, work_dir
@@ -385,6 +421,11 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
                  f'logistic regression given the tokens and their row and column; '
                  f'{PROBE_SIZE[0]}x{PROBE_SIZE[1]} input; %, mean ± std over seeds {seeds}):\n'
                  f'{token_table(methods, per_seed)}')
+    if any(done['teacher'].get(m) for done in per_seed for m in methods):
+        text += (f'\n\nTeachers at the end of pre-training (the collapse monitor\'s last check: mean entropy of the '
+                 f'teacher\'s probabilities per row (an image for the global term, an object for the object term; '
+                 f'nats), their KL divergence to the batch mean, prototypes that are some row\'s argmax; '
+                 f'mean ± std over seeds {seeds}):\n{teacher_table(methods, per_seed)}')
     write_text_atomic(osp.join(out, 'results.md'),
                       f'# Linear probing of frozen backbones on synthetic nuImages\n\n{setup}\n\n{text}\n\n'
                       f'Run time: {elapsed:.0f} s (finished runs found in {out} are reused, not timed again).\n')
@@ -392,7 +433,8 @@ def write_report(out: str, setup: str, methods: Sequence[str], per_seed: Sequenc
         setup=setup, seeds=[done['seed'] for done in per_seed], val_classes=present, summary=summary,
         differences=differences['runs'], differences_present=differences['runs_present'],
         runs={NAMES[m]: [dict(seed=done['seed'], mIoU=done['metrics'][m][0], per_class=done['metrics'][m][1],
-                              **({'tokens': done['tokens'][m]} if with_tokens else {}))
+                              **({'tokens': done['tokens'][m]} if with_tokens else {}),
+                              **({'teacher': done['teacher'][m]} if done['teacher'].get(m) else {}))
                          for done in per_seed] for m in methods}))
     write_text_atomic(osp.join(out, 'results.csv'), seed_csv(summary))
     seed_chart(summary, osp.join(out, 'results.png'), f'Linear probing, synthetic nuImages\n{setup}')

@@ -1,11 +1,13 @@
 """s3pt_mm.evaluation.experiment: the seed aggregation (mean ± sample std) and its table, CSV and chart; the
-per-seed differences to the floor; the token-probe table."""
+per-seed differences to the floor; the token-probe table; the teachers' final statistics."""
+import json
 import math
 
 import cv2
 
-from s3pt_mm.evaluation.experiment import (aggregate, difference_table, mean_std, paired_differences, seed_chart,
-                                           seed_csv, seed_table, token_table)
+from s3pt_mm.evaluation.experiment import (aggregate, difference_table, final_teacher_statistics, mean_std,
+                                           paired_differences, seed_chart, seed_csv, seed_table, teacher_table,
+                                           token_table)
 
 
 def test_mean_std_is_the_sample_statistic_and_skips_nan():
@@ -88,3 +90,31 @@ def test_token_table_is_mean_and_std_over_seeds():
                         '71.00 ± 1.41 | 15.00 ± 1.41 |')
     assert table[3] == ('| CrIBo | 2 | 70.00 ± 0.00 | 15.00 ± 1.41 | 73.00 ± 2.83 | 15.00 ± 0.00 | '
                         '72.00 ± 0.00 | 16.00 ± 1.41 |')
+
+
+def test_final_teacher_statistics_take_the_last_check_over_resumed_runs(tmp_path):
+    def log(folder, records):
+        path = tmp_path / folder / 'vis_data'
+        path.mkdir(parents=True)
+        (path / 'scalars.json').write_text(''.join(json.dumps(r) + '\n' for r in records))
+
+    log('20260101_000000', [{'train/collapse/global_entropy': 5.0, 'step': 100},
+                            {'train/collapse/global_entropy': 4.0, 'train/collapse/global_kl_to_mean': 1.0,
+                             'step': 200},
+                            {'loss': 3.0, 'step': 210}])
+    log('20260101_010000', [{'train/collapse/global_entropy': 3.5, 'step': 300},  # resumed at step 200
+                            {'train/collapse/object_prototypes_in_use': 21.0, 'step': 300}])
+    assert final_teacher_statistics(str(tmp_path)) == dict(global_entropy=3.5, global_kl_to_mean=1.0,
+                                                           object_prototypes_in_use=21.0)
+    assert final_teacher_statistics(str(tmp_path / 'nothing')) == {}
+
+    per_seed = [dict(teacher=dict(dino=dict(global_entropy=3.0, global_kl_to_mean=2.0, global_prototypes_in_use=10),
+                                  s3pt=dict(global_entropy=7.0, object_entropy=6.0))),
+                dict(teacher=dict(dino=dict(global_entropy=4.0, global_kl_to_mean=2.0, global_prototypes_in_use=14),
+                                  s3pt={}))]
+    table = teacher_table(['random', 'dino', 's3pt'], per_seed).splitlines()
+    assert table[0] == ('| teacher | seeds | global entropy | global KL to batch mean | global prototypes in use | '
+                        'object entropy | object KL to batch mean | object prototypes in use |')
+    assert table[2] == '| DINO | 2 | 3.50 ± 0.71 | 2.00 ± 0.00 | 12.00 ± 2.83 | - | - | - |'
+    assert table[3] == '| S3PT | 1 | 7.00 | - | - | 6.00 | - | - |'
+    assert len(table) == 4  # no row for the floor, which has no teacher
