@@ -37,7 +37,8 @@ Sections (each a function returning {figure: value}):
   pipeline    CPU ms per image and images/s per worker core of the S3PT, CrIBo and DINO ViT-S/16 pre-training
               pipelines on a full-size 900x1600 frame with its depth map, in total and per transform: before
               (the generic mmcv/mmpretrain transforms they replaced), after, and after with the images of
-              create_data.py --image-scale 0.5 (tools/benchmarks/pipeline.py)
+              create_data.py --image-scale 0.5 (tools/benchmarks/pipeline.py), and the worker cores a GPU
+              at --gpu-images-per-s needs; --pipeline-frame IMAGE [DEPTH] times your own frame
   create_data images/s of tools/create_data.py's pre-training conversion (LiDAR projection into each
               camera, IP-Basic, 16-bit PNGs) with --workers processes on --nuscenes-root (a nuScenes
               v1.0-mini root, e.g. from tools/make_synthetic_data.py --image-size 900 1600
@@ -477,17 +478,23 @@ def bench_pipeline(args):
     import s3pt_mm.datasets  # noqa: F401
     from pipeline import generic_pipeline, profile_pipeline, write_frame
     init_default_scope('mmpretrain')
+    frame_files = args.pipeline_frame or []
+    if len(frame_files) > 2:
+        raise SystemExit(f'--pipeline-frame takes an image and optionally its depth PNG, got {frame_files}')
+    image, depth = (frame_files + [None, None])[:2]
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        frame, scaled = write_frame(tmp), write_frame(tmp, image_scale=0.5)
+        frames = [write_frame(tmp, scale, image, depth) for scale in (1.0, 0.5)]
         for method, config in PIPELINE_CONFIGS.items():
             pipeline = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config)).train_dataloader.dataset.pipeline
-            runs = {'before (generic transforms)': (generic_pipeline(pipeline), frame), 'after': (pipeline, frame),
-                    'after, --image-scale 0.5': (pipeline, scaled)}
+            runs = {'before (generic transforms)': (generic_pipeline(pipeline), frames[0]),
+                    'after': (pipeline, frames[0]), 'after, --image-scale 0.5': (pipeline, frames[1])}
             for run, (pipeline_cfg, info) in runs.items():
                 figures = profile_pipeline(pipeline_cfg, info, args.repeats * 2)
                 out[f'{method} | {run} | CPU ms/image'] = figures['total']
                 out[f'{method} | {run} | images/s per worker core'] = 1000 / figures['total']
+                out[f'{method} | {run} | worker cores per GPU at {args.gpu_images_per_s:g} images/s'] = \
+                    args.gpu_images_per_s * figures['total'] / 1000
                 out[f'{method} | {run} | per transform'] = figures['per_transform']
     return out
 
@@ -559,6 +566,11 @@ def main(argv=None):
     parser.add_argument('--ip-basic-dir', default=os.environ.get('IP_BASIC_DIR'),
                         help='folder of the published depth_map_utils.py, to time it side by side '
                         '(default: $IP_BASIC_DIR)')
+    parser.add_argument('--pipeline-frame', nargs='+', metavar='FILE',
+                        help='pipeline: time your own camera image (and its 16-bit depth PNG from create_data.py; '
+                        'default: the benchmark sweep at half the image size) instead of the benchmark frame')
+    parser.add_argument('--gpu-images-per-s', type=float, default=1500.0,
+                        help='pipeline: the GPU speed the worker cores per GPU are given for')
     parser.add_argument('--nuscenes-root', help='nuScenes v1.0-mini root for the create_data section')
     parser.add_argument('--workers', type=int, default=2, help='create_data worker processes')
     parser.add_argument('--create-data-runs', type=int, default=3, help='create_data conversions timed')

@@ -134,10 +134,24 @@ def test_pipeline_profile_times_each_transform_exclusive_of_those_it_runs():
     assert abs(figures['total'] - sum(per.values())) < 2
 
 
-def test_pipeline_section_prints_the_before_and_after_tables():
-    result = run_tool('tools/benchmark.py', '--only', 'pipeline', '--repeats', '1')
-    for method in ('S3PT ViT-S/16', 'DINO ViT-S/16'):
+def test_pipeline_section_prints_the_before_and_after_tables_for_a_users_frame(tmp_path):
+    import cv2
+    import numpy as np
+    rng = np.random.default_rng(0)
+    cv2.imwrite(str(tmp_path / 'cam.jpg'), rng.integers(0, 255, (450, 800, 3)).astype(np.uint8))
+    depth = rng.integers(1, 20000, (225, 400)).astype(np.uint16)
+    cv2.imwrite(str(tmp_path / 'depth.png'), depth)
+    out = tmp_path / 'figures.json'
+    result = run_tool('tools/benchmark.py', '--only', 'pipeline', '--repeats', '1', '--pipeline-frame',
+                      str(tmp_path / 'cam.jpg'), str(tmp_path / 'depth.png'), '--gpu-images-per-s', '1000',
+                      '--json', str(out))
+    figures = json.loads(out.read_text())['pipeline']
+    for method in ('S3PT ViT-S/16', 'CrIBo ViT-S/16', 'DINO ViT-S/16'):
         assert f'{method}: CPU ms per image, per transform' in result.stdout
         for run in ('before (generic transforms)', 'after', 'after, --image-scale 0.5'):
-            assert f'{method} | {run} | CPU ms/image' in result.stdout
+            ms = figures[f'{method} | {run} | CPU ms/image']
+            assert abs(figures[f'{method} | {run} | worker cores per GPU at 1000 images/s'] - ms) < 1e-9
+            assert abs(figures[f'{method} | {run} | images/s per worker core'] - 1000 / ms) < 1e-9
     assert '| LoadDepthFromFile |' in result.stdout and '| views 2: RandomResizedCropWithDepth (96x96) |' in result.stdout
+    bad = run_tool('tools/benchmark.py', '--only', 'pipeline', '--pipeline-frame', 'a', 'b', 'c', check=False)
+    assert bad.returncode != 0 and 'an image and optionally its depth PNG' in bad.stderr

@@ -19,7 +19,7 @@ of a sample, so the rows add up to the total.
 import os.path as osp
 import time
 from collections import defaultdict
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -43,28 +43,41 @@ def generic_pipeline(obj):
     return obj
 
 
-def write_frame(directory: str, image_scale: float = 1.0) -> dict:
-    """The benchmark frame (900x1600 JPEG, 450x800 depth PNG) in ``directory``, with ``image_scale`` < 1 also
-    the JPEG ``tools/create_data.py --image-scale`` stores; returns the info dict of a pre-training sample
-    (the stored JPEG's)."""
+def write_frame(directory: str, image_scale: float = 1.0, image: Optional[str] = None,
+                depth: Optional[str] = None) -> dict:
+    """The benchmark frame (900x1600 JPEG, 450x800 depth PNG), or the user's ``image`` (with its 16-bit
+    ``depth`` PNG as tools/create_data.py writes it, else the benchmark's sweep at half its size), in
+    ``directory``; with ``image_scale`` < 1 also the JPEG ``tools/create_data.py --image-scale`` stores.
+    Returns the info dict of a pre-training sample (the stored JPEG's)."""
+    import shutil
+
     import cv2
+    from PIL import Image
 
     from s3pt_mm.converters.nuscenes_pretrain import DEPTH_SCALE, scaled_size, write_scaled_image
     from s3pt_mm.depth import fill_in_fast
 
     from benchmark import projected_sweep_depth
-    rng = np.random.default_rng(0)
-    ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 900)[:, None, None]
-    image = np.clip(ramp + rng.normal(0, 20, (900, 1600, 3)), 0, 255).astype(np.uint8)
-    depth = fill_in_fast(projected_sweep_depth(450, 800))
-    cv2.imwrite(osp.join(directory, 'cam.jpg'), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-    cv2.imwrite(osp.join(directory, 'depth.png'), np.round(depth * DEPTH_SCALE).astype(np.uint16))
-    img_path = osp.join(directory, 'cam.jpg')
+    img_path, depth_path = osp.join(directory, 'cam.jpg'), osp.join(directory, 'depth.png')
+    if image is None:
+        rng = np.random.default_rng(0)
+        ramp = np.linspace(0, 200, 1600, dtype=np.float32)[None, :, None] + np.linspace(0, 50, 900)[:, None, None]
+        pixels = np.clip(ramp + rng.normal(0, 20, (900, 1600, 3)), 0, 255).astype(np.uint8)
+        cv2.imwrite(img_path, pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
+    else:
+        shutil.copyfile(image, img_path)
+    with Image.open(img_path) as opened:
+        width, height = opened.size
+    if depth is None:
+        sweep = fill_in_fast(projected_sweep_depth(height // 2, width // 2))
+        cv2.imwrite(depth_path, np.round(sweep * DEPTH_SCALE).astype(np.uint16))
+    else:
+        shutil.copyfile(depth, depth_path)
     if image_scale != 1:
         scaled = osp.join(directory, f'cam_scaled_{image_scale:g}.jpg')
-        write_scaled_image(open(img_path, 'rb').read(), scaled, scaled_size(900, 1600, image_scale))
+        write_scaled_image(open(img_path, 'rb').read(), scaled, scaled_size(height, width, image_scale))
         img_path = scaled
-    return dict(img_path=img_path, depth_path=osp.join(directory, 'depth.png'), depth_scale=DEPTH_SCALE)
+    return dict(img_path=img_path, depth_path=depth_path, depth_scale=DEPTH_SCALE)
 
 
 class _Clock:
