@@ -52,13 +52,13 @@ def test_tables_5_to_7(method, arch, epochs, lr, min_lr, clip, temp_epochs, free
     assert hook(cfg, 'NonFiniteCheckHook') and hook(cfg, 'IterationSeedHook')  # issue 14: stop on NaN, exact resume
     assert cfg.model_wrapper_cfg.find_unused_parameters is False and cfg.model_wrapper_cfg.broadcast_buffers is False
     assert model.global_loss.student_temp == 0.1
-    crop = cfg.train_dataloader.dataset.pipeline[2].transforms[0][0]
+    multi_view = next(t for t in cfg.train_dataloader.dataset.pipeline if t.type == 'MultiViewWithDepth')
+    crop = multi_view.transforms[0][0]
     expected_scale = (0.32, 1.0) if method != 'dino' and 'vit-b16' in arch else (0.25, 1.0)
     assert tuple(crop.scale) == expected_scale and crop.size == 224
 
     if method == 'dino':
         assert 'clustering' not in model and head.num_object_prototypes == 0
-        multi_view = cfg.train_dataloader.dataset.pipeline[2]
         assert multi_view.num_views == [1, 1, 10]  # local crops: 10
         local = multi_view.transforms[2][0]
         assert (local.size, tuple(local.scale)) == (96, (0.05, 0.25))  # local crops scale
