@@ -476,7 +476,7 @@ def bench_pipeline(args):
     from mmengine.registry import init_default_scope
 
     import s3pt_mm.datasets  # noqa: F401
-    from pipeline import generic_pipeline, profile_pipeline, write_frame
+    from pipeline import generic_pipeline, profile_pipeline, scaled_frame, write_frame
     init_default_scope('mmpretrain')
     frame_files = args.pipeline_frame or []
     if len(frame_files) > 2:
@@ -484,7 +484,8 @@ def bench_pipeline(args):
     image, depth = (frame_files + [None, None])[:2]
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        frames = [write_frame(tmp, scale, image, depth) for scale in (1.0, 0.5)]
+        frame = write_frame(tmp, image, depth)
+        frames = [frame, scaled_frame(frame, 0.5)]
         for method, config in PIPELINE_CONFIGS.items():
             pipeline = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config)).train_dataloader.dataset.pipeline
             runs = {'before (generic transforms)': (generic_pipeline(pipeline), frames[0]),

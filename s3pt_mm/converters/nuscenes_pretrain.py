@@ -88,7 +88,6 @@ def build_jobs(nusc, version: str, out_dir: str, depth_downsample: int,
                     img_path=cam['filename'], lidar_path=lidar['filename'],
                     depth_path=f'depth/{cam_name}/{stem}.png', root=nusc.dataroot, out_dir=out_dir,
                     depth_downsample=depth_downsample, backend_args=backend_args, image_scale=image_scale,
-                    scaled_path=f'scaled_{image_scale:g}/{cam["filename"]}' if image_scale != 1 else None,
                     intrinsic=np.array(cam_calib['camera_intrinsic'], dtype=np.float64),
                     lidar_to_cam=lidar_to_camera(lidar_calib, lidar_pose,
                                                  nusc.get('ego_pose', cam['ego_pose_token']), cam_calib)))
@@ -180,10 +179,10 @@ def convert_image(job: dict, completion: str = 'fast', max_depth: float = 100.0)
     entry = {k: job[k] for k in ('img_path', 'depth_path', 'cam', 'sample_token', 'sample_data_token',
                                  'timestamp', 'height', 'width')}
     scaled = None
-    if job['scaled_path']:
-        scaled = osp.join(job['out_dir'], job['scaled_path'])
+    if job['image_scale'] != 1:
+        entry['img_path'] = f"scaled_{job['image_scale']:g}/{job['img_path']}"
         entry['height'], entry['width'] = size = scaled_size(job['height'], job['width'], job['image_scale'])
-        entry['img_path'] = job['scaled_path']
+        scaled = osp.join(job['out_dir'], entry['img_path'])
     if osp.isfile(out_path) and png_is_valid(out_path, shape) and (scaled is None or image_is_valid(scaled, size)):
         return 'skipped', entry, 0
     data = check_image(osp.join(job['root'], job['img_path']), job['backend_args'])

@@ -279,8 +279,10 @@ def final_teacher_statistics(work_dir: str) -> Dict[str, float]:
 def teacher_table(methods: Sequence[str], per_seed: Sequence[dict]) -> str:
     """Markdown table of the pre-trained teachers' final statistics (:func:`final_teacher_statistics`) as mean ±
     std over the seeds, for the global term (Eq. 1's image-level term) and the object term."""
-    keys = [f'{term}_{stat}' for term in ('global', 'object') for stat in TEACHER_STATISTICS]
-    header = ' | '.join(f'{key.split("_")[0]} {TEACHER_STATISTICS[key.split("_", 1)[1]]}' for key in keys)
+    columns = [(f'{term}_{stat}', f'{term} {name}') for term in ('global', 'object')
+               for stat, name in TEACHER_STATISTICS.items()]
+    keys = [key for key, _ in columns]
+    header = ' | '.join(title for _, title in columns)
     lines = [f'| teacher | seeds | {header} |', '|' + '---|' * (2 + len(keys))]
     for method in methods:
         stats = [done['teacher'][method] for done in per_seed if done['teacher'].get(method)]

@@ -43,18 +43,15 @@ def generic_pipeline(obj):
     return obj
 
 
-def write_frame(directory: str, image_scale: float = 1.0, image: Optional[str] = None,
-                depth: Optional[str] = None) -> dict:
+def write_frame(directory: str, image: Optional[str] = None, depth: Optional[str] = None) -> dict:
     """The benchmark frame (900x1600 JPEG, 450x800 depth PNG), or the user's ``image`` (with its 16-bit
     ``depth`` PNG as tools/create_data.py writes it, else the benchmark's sweep at half its size), in
-    ``directory``; with ``image_scale`` < 1 also the JPEG ``tools/create_data.py --image-scale`` stores.
-    Returns the info dict of a pre-training sample (the stored JPEG's)."""
+    ``directory``. Returns the info dict of a pre-training sample."""
     import shutil
 
     import cv2
-    from PIL import Image
 
-    from s3pt_mm.converters.nuscenes_pretrain import DEPTH_SCALE, scaled_size, write_scaled_image
+    from s3pt_mm.converters.nuscenes_pretrain import DEPTH_SCALE
     from s3pt_mm.depth import fill_in_fast
 
     from benchmark import projected_sweep_depth
@@ -66,18 +63,29 @@ def write_frame(directory: str, image_scale: float = 1.0, image: Optional[str] =
         cv2.imwrite(img_path, pixels, [cv2.IMWRITE_JPEG_QUALITY, 95])
     else:
         shutil.copyfile(image, img_path)
-    with Image.open(img_path) as opened:
-        width, height = opened.size
     if depth is None:
+        height, width = _image_size(img_path)
         sweep = fill_in_fast(projected_sweep_depth(height // 2, width // 2))
         cv2.imwrite(depth_path, np.round(sweep * DEPTH_SCALE).astype(np.uint16))
     else:
         shutil.copyfile(depth, depth_path)
-    if image_scale != 1:
-        scaled = osp.join(directory, f'cam_scaled_{image_scale:g}.jpg')
-        write_scaled_image(open(img_path, 'rb').read(), scaled, scaled_size(height, width, image_scale))
-        img_path = scaled
     return dict(img_path=img_path, depth_path=depth_path, depth_scale=DEPTH_SCALE)
+
+
+def scaled_frame(info: dict, image_scale: float) -> dict:
+    """The frame ``info`` as ``tools/create_data.py --image-scale`` stores it: the resized JPEG beside the
+    original, the same depth PNG."""
+    from s3pt_mm.converters.nuscenes_pretrain import scaled_size, write_scaled_image
+    scaled = osp.join(osp.dirname(info['img_path']), f'cam_scaled_{image_scale:g}.jpg')
+    with open(info['img_path'], 'rb') as f:
+        write_scaled_image(f.read(), scaled, scaled_size(*_image_size(info['img_path']), image_scale))
+    return dict(info, img_path=scaled)
+
+
+def _image_size(path: str):
+    from PIL import Image
+    with Image.open(path) as image:
+        return image.size[::-1]
 
 
 class _Clock:
@@ -127,8 +135,8 @@ def profile_pipeline(pipeline_cfg: list, info: dict, repeats: int) -> dict:
     """Run ``pipeline_cfg`` ``repeats`` times (after one warm-up run) on ``info``.
 
     Returns:
-        dict: ``total`` (median CPU ms per image), ``wall`` (median wall ms per image) and ``per_transform``
-        {label: mean exclusive CPU ms per image}, in pipeline order.
+        dict: ``total`` (median CPU ms per image) and ``per_transform`` {label: mean exclusive CPU ms per
+        image}, in pipeline order.
     """
     import cv2
     import torch
@@ -143,16 +151,15 @@ def profile_pipeline(pipeline_cfg: list, info: dict, repeats: int) -> dict:
         pipeline(dict(info))
         for label in clock.totals:
             clock.totals[label] = 0.0
-        cpu, wall = [], []
+        cpu = []
         for _ in range(repeats):
-            start_cpu, start_wall = time.thread_time(), time.perf_counter()
+            start = time.thread_time()
             pipeline(dict(info))
-            cpu.append(time.thread_time() - start_cpu)
-            wall.append(time.perf_counter() - start_wall)
+            cpu.append(time.thread_time() - start)
     finally:
         cv2.setNumThreads(threads)
         torch.set_num_threads(torch_threads)
-    return dict(total=float(np.median(cpu)) * 1000, wall=float(np.median(wall)) * 1000,
+    return dict(total=float(np.median(cpu)) * 1000,
                 per_transform={label: 1000 * seconds / repeats for label, seconds in clock.totals.items()})
 
 
@@ -174,7 +181,7 @@ def pipeline_table(figures: dict) -> str:
         rows = {}
         for run, per_transform in runs.items():
             for label, ms in per_transform.items():
-                rows.setdefault(_row(label), {})[run] = rows.get(_row(label), {}).get(run, 0.0) + ms
+                rows.setdefault(_row(label), {})[run] = ms
         lines = [f'\n{method}: CPU ms per image, per transform (exclusive of the transforms it runs; summed '
                  'over the views)', '| transform | ' + ' | '.join(runs) + ' |', '|---' * (len(runs) + 1) + '|']
         for row, values in rows.items():

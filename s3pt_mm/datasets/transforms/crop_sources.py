@@ -50,29 +50,25 @@ class ImageForCrops:
     def __init__(self, data: bytes, path: str, max_reduction: int = 8):
         if max_reduction not in DCT_REDUCTIONS:
             raise ValueError(f'max_reduction must be one of {DCT_REDUCTIONS[::-1]}, got {max_reduction}')
-        self.data, self.path, self.max_reduction = data, path, max_reduction
-        image = self._open()
-        self.format = image.format
-        self.orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
-        width, height = image.size
+        self.path, self.max_reduction = path, max_reduction
+        try:  # reads the header only; the pixels are decoded by decode()
+            self._file = Image.open(io.BytesIO(data))
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f'not a readable image: {path} ({error})') from error
+        self.orientation = self._file.getexif().get(ExifTags.Base.Orientation, 1)
+        width, height = self._file.size
         if self.orientation in (5, 6, 7, 8):  # a quarter turn
             width, height = height, width
         self.shape = (height, width, 3)
         self.reduction: Optional[int] = None
         self._image: Optional[Image.Image] = None
 
-    def _open(self) -> Image.Image:
-        try:
-            return Image.open(io.BytesIO(self.data))
-        except (UnidentifiedImageError, OSError) as error:
-            raise ValueError(f'not a readable image: {self.path} ({error})') from error
-
     def decode(self, reduction: int = 1) -> None:
         """Decode at ``1 / reduction`` of the size (at most ``max_reduction``; JPEG only, other formats at
         full size). A second call does nothing."""
         if self._image is not None:
             return
-        image = self._open()
+        image = self._file
         reduction = min(reduction, self.max_reduction) if image.format == 'JPEG' else 1
         if reduction > 1:
             image.draft('RGB', (math.ceil(image.size[0] / reduction), math.ceil(image.size[1] / reduction)))
@@ -83,6 +79,7 @@ class ImageForCrops:
         if self.orientation != 1:
             image = ImageOps.exif_transpose(image)
         self._image = image if image.mode == 'RGB' else image.convert('RGB')
+        self._file = None  # the decoded pixels are in _image
         self.reduction = round(self.shape[1] / self._image.size[0])
 
     def resized_crop(self, top: float, left: float, height: float, width: float, size: int,

@@ -116,14 +116,18 @@ def random_resized_crop_box(height: int, width: int, scale: Tuple[float, float],
         h = int(round(math.sqrt(target / aspect)))
         if 0 < w <= width and 0 < h <= height:
             return int(np.random.randint(0, height - h + 1)), int(np.random.randint(0, width - w + 1)), h, w
+    h, w = _fallback_crop(height, width, ratio)
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def _fallback_crop(height: int, width: int, ratio: Tuple[float, float]) -> Tuple[int, int]:
+    """(h, w) of torchvision's fallback: the whole image with its aspect ratio clipped to ``ratio``."""
     in_ratio = width / height
     if in_ratio < min(ratio):
-        w, h = width, int(round(width / min(ratio)))
-    elif in_ratio > max(ratio):
-        h, w = height, int(round(height * max(ratio)))
-    else:
-        w, h = width, height
-    return (height - h) // 2, (width - w) // 2, h, w
+        return int(round(width / min(ratio))), width
+    if in_ratio > max(ratio):
+        return height, int(round(height * max(ratio)))
+    return height, width
 
 
 def smallest_crop(height: int, width: int, scale: Tuple[float, float],
@@ -132,16 +136,9 @@ def smallest_crop(height: int, width: int, scale: Tuple[float, float],
     ``w = round(sqrt(area * aspect))`` and ``h = round(sqrt(area / aspect))`` with ``area >= scale[0] * H * W``
     and ``aspect`` in ``ratio``; the fallback is the one central crop."""
     area = scale[0] * height * width
-    min_h = int(round(math.sqrt(area / max(ratio))))
-    min_w = int(round(math.sqrt(area * min(ratio))))
-    in_ratio = width / height
-    if in_ratio < min(ratio):
-        fallback = (int(round(width / min(ratio))), width)
-    elif in_ratio > max(ratio):
-        fallback = (height, int(round(height * max(ratio))))
-    else:
-        fallback = (height, width)
-    return min(min_h, fallback[0]), min(min_w, fallback[1])
+    fallback_h, fallback_w = _fallback_crop(height, width, ratio)
+    return (min(int(round(math.sqrt(area / max(ratio)))), fallback_h),
+            min(int(round(math.sqrt(area * min(ratio)))), fallback_w))
 
 
 def resize_like_pil(img: np.ndarray, size: Tuple[int, int], resample: int) -> np.ndarray:

@@ -14,7 +14,7 @@ the pixels are computed:
 * :class:`FastGaussianBlur`: OpenCV's exact Gaussian of the same standard deviation, edges replicated as PIL
   does, instead of PIL's box approximation.
 
-tests/test_datasets/test_photometric.py bounds the differences to mmpretrain's transforms.
+tests/test_datasets/test_fast_pipeline.py bounds the differences to mmpretrain's transforms.
 """
 import cv2
 import mmcv
