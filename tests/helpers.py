@@ -9,6 +9,13 @@ SYNTHETIC_TEST_CONFIG = dict(seed=0, num_scenes=2, samples_per_scene=3, image_si
                              lidar_azimuth_step=0.5)
 
 
+def psnr(a, b) -> float:
+    """PSNR in dB of two images of 8-bit values (arrays or tensors of any dtype)."""
+    import numpy as np
+    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
+    return float(10 * np.log10(255 ** 2 / max(mse, 1e-12)))
+
+
 def run_tool(*args, check=True):
     """Run ``python tools/<args>`` from the repository root, as a user would; returns the result."""
     import os

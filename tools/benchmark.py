@@ -38,7 +38,9 @@ Sections (each a function returning {figure: value}):
               pipelines on a full-size 900x1600 frame with its depth map, in total and per transform: before
               (the generic mmcv/mmpretrain transforms they replaced), after, and after with the images of
               create_data.py --image-scale 0.5 (tools/benchmarks/pipeline.py), and the worker cores a GPU
-              at --gpu-images-per-s needs; --pipeline-frame IMAGE [DEPTH] times your own frame
+              at --gpu-images-per-s needs; --pipeline-frame IMAGE [DEPTH] times your own frame. With the
+              views rendered on the GPU (configs *_device-views.py): the workers' part, and the ms --device
+              takes to decode and render a batch of --render-batch-size samples
   create_data images/s of tools/create_data.py's pre-training conversion (LiDAR projection into each
               camera, IP-Basic, 16-bit PNGs) with --workers processes on --nuscenes-root (a nuScenes
               v1.0-mini root, e.g. from tools/make_synthetic_data.py --image-size 900 1600
@@ -468,15 +470,16 @@ PIPELINE_CONFIGS = {'S3PT ViT-S/16': 's3pt_vit-s16_8xb32-500e_nuscenes.py',
 def bench_pipeline(args):
     """CPU ms per image of the S3PT, CrIBo and DINO pre-training pipelines (configs/pretrain/, in one data-loader
     worker's setting) on the 900x1600 frame, in total and per transform (tools/benchmarks/pipeline.py):
-    before (the generic transforms they replaced), after, and after on the frame as create_data.py
-    --image-scale 0.5 stores it."""
+    before (the generic transforms they replaced), after, after on the frame as create_data.py
+    --image-scale 0.5 stores it, and the workers' part of the configs that render the views on the device
+    (``*_device-views.py``), with the time ``--device`` takes to decode and render a batch of them."""
     import tempfile
 
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
     import s3pt_mm.datasets  # noqa: F401
-    from pipeline import generic_pipeline, profile_pipeline, scaled_frame, write_frame
+    from pipeline import generic_pipeline, profile_pipeline, render_timing, scaled_frame, write_frame
     init_default_scope('mmpretrain')
     frame_files = args.pipeline_frame or []
     if len(frame_files) > 2:
@@ -488,8 +491,11 @@ def bench_pipeline(args):
         frames = [frame, scaled_frame(frame, 0.5)]
         for method, config in PIPELINE_CONFIGS.items():
             pipeline = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config)).train_dataloader.dataset.pipeline
+            device_views = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config.replace(
+                '.py', '_device-views.py'))).train_dataloader.dataset.pipeline
             runs = {'before (generic transforms)': (generic_pipeline(pipeline), frames[0]),
-                    'after': (pipeline, frames[0]), 'after, --image-scale 0.5': (pipeline, frames[1])}
+                    'after': (pipeline, frames[0]), 'after, --image-scale 0.5': (pipeline, frames[1]),
+                    'views rendered on the device (worker part)': (device_views, frames[0])}
             for run, (pipeline_cfg, info) in runs.items():
                 figures = profile_pipeline(pipeline_cfg, info, args.repeats * 2)
                 out[f'{method} | {run} | CPU ms/image'] = figures['total']
@@ -497,6 +503,8 @@ def bench_pipeline(args):
                 out[f'{method} | {run} | worker cores per GPU at {args.gpu_images_per_s:g} images/s'] = \
                     args.gpu_images_per_s * figures['total'] / 1000
                 out[f'{method} | {run} | per transform'] = figures['per_transform']
+            out.update(render_timing(device_views, frame, method, args.device, args.repeats,
+                                     args.render_batch_size))
     return out
 
 
@@ -572,6 +580,8 @@ def main(argv=None):
                         'default: the benchmark sweep at half the image size) instead of the benchmark frame')
     parser.add_argument('--gpu-images-per-s', type=float, default=1500.0,
                         help='pipeline: the GPU speed the worker cores per GPU are given for')
+    parser.add_argument('--render-batch-size', type=int, default=32,
+                        help='pipeline: samples per batch rendered on --device by DeferredViewsDataPreprocessor')
     parser.add_argument('--nuscenes-root', help='nuScenes v1.0-mini root for the create_data section')
     parser.add_argument('--workers', type=int, default=2, help='create_data worker processes')
     parser.add_argument('--create-data-runs', type=int, default=3, help='create_data conversions timed')

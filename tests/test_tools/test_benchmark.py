@@ -144,14 +144,21 @@ def test_pipeline_section_prints_the_before_and_after_tables_for_a_users_frame(t
     out = tmp_path / 'figures.json'
     result = run_tool('tools/benchmark.py', '--only', 'pipeline', '--repeats', '1', '--pipeline-frame',
                       str(tmp_path / 'cam.jpg'), str(tmp_path / 'depth.png'), '--gpu-images-per-s', '1000',
-                      '--json', str(out))
+                      '--render-batch-size', '2', '--device', 'cpu', '--json', str(out))
     figures = json.loads(out.read_text())['pipeline']
     for method in ('S3PT ViT-S/16', 'CrIBo ViT-S/16', 'DINO ViT-S/16'):
         assert f'{method}: CPU ms per image, per transform' in result.stdout
-        for run in ('before (generic transforms)', 'after', 'after, --image-scale 0.5'):
+        for run in ('before (generic transforms)', 'after', 'after, --image-scale 0.5',
+                    'views rendered on the device (worker part)'):
             ms = figures[f'{method} | {run} | CPU ms/image']
             assert abs(figures[f'{method} | {run} | worker cores per GPU at 1000 images/s'] - ms) < 1e-9
             assert abs(figures[f'{method} | {run} | images/s per worker core'] - 1000 / ms) < 1e-9
+        # the workers decode nothing when the device renders the views
+        assert figures[f'{method} | views rendered on the device (worker part) | CPU ms/image'] < \
+            figures[f'{method} | after | CPU ms/image']
+        render = {key.rsplit(' | ', 1)[1]: value for key, value in figures.items()
+                  if key.startswith(f'{method} | rendering on the device (CPU')}
+        assert abs(render['images/s'] - 2000 / render['ms per batch of 2']) < 1e-6
     assert '| LoadDepthFromFile |' in result.stdout and '| views 2: RandomResizedCropWithDepth (96x96) |' in result.stdout
     bad = run_tool('tools/benchmark.py', '--only', 'pipeline', '--pipeline-frame', 'a', 'b', 'c', check=False)
     assert bad.returncode != 0 and 'an image and optionally its depth PNG' in bad.stderr

@@ -7,6 +7,9 @@ a hard case for the JPEG decoder) with its 450x800 16-bit depth PNG made as ``to
 them (a projected 32-beam sweep completed by IP-Basic); or that frame as ``tools/create_data.py
 --image-scale 0.5`` stores it (a 450x800 JPEG, the same depth PNG).
 
+The configs that render the views on the device (``*_device-views.py``) are timed too: the workers' part here,
+and the data preprocessor's decoding and rendering of a batch on the benchmark's device (:func:`render_timing`).
+
 "Before" is the config's pipeline with the generic transforms it replaced (:func:`generic_pipeline`: mmcv's
 ``LoadImageFromFile``, ``LoadDepthFromFile`` upsampling to the image, mmpretrain's ``ColorJitter`` and
 ``GaussianBlur``).
@@ -191,3 +194,33 @@ def pipeline_table(figures: dict) -> str:
             f"**{figures[f'{method} | {run} | CPU ms/image']:.2f}**" for run in runs) + ' |')
         tables.append('\n'.join(lines))
     return '\n'.join(tables)
+
+
+def render_timing(pipeline_cfg: list, info: dict, method: str, device: str, repeats: int,
+                  batch_size: int) -> dict:
+    """Milliseconds ``DeferredViewsDataPreprocessor`` takes on ``device`` to decode and render one batch of
+    ``batch_size`` samples of ``pipeline_cfg`` (a ``render='device'`` pipeline): median of ``repeats`` batches
+    after a warm-up (a CPU device uses all its threads)."""
+    import torch
+    from mmcv.transforms import Compose
+    from mmengine.dataset import default_collate
+
+    from s3pt_mm.models import DeferredViewsDataPreprocessor
+    device = torch.device(device)
+    preprocessor = DeferredViewsDataPreprocessor(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+                                                 to_rgb=True).to(device)
+    pipeline = Compose(pipeline_cfg)
+    batch = default_collate([pipeline(dict(info)) for _ in range(batch_size)])
+    seconds = []
+    for _ in range(repeats + 1):
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        preprocessor(batch)
+        if device.type == 'cuda':
+            torch.cuda.synchronize(device)
+        seconds.append(time.perf_counter() - start)
+    name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
+    ms = 1000 * float(np.median(seconds[1:]))
+    return {f'{method} | rendering on the device ({name}) | ms per batch of {batch_size}': ms,
+            f'{method} | rendering on the device ({name}) | images/s': 1000 * batch_size / ms}

@@ -18,10 +18,10 @@ color_jitter = dict(
     type='RandomApply',
     transforms=[dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)],
     prob=0.8)
-grayscale = dict(type='RandomGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989))
+grayscale = dict(type='DeferrableGrayscale', prob=0.2, keep_channels=True, channel_weights=(0.114, 0.587, 0.2989))
 blur_view_1 = dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=1.0)
 blur_view_2 = dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1)
-solarize = dict(type='Solarize', thr=128, prob=0.2)
+solarize = dict(type='DeferrableSolarize', thr=128, prob=0.2)
 token_geometry = dict(type='TokenGeometry', patch_size=patch_size)
 geometric = [
     dict(type='RandomResizedCropWithDepth', size=224, scale=global_crops_scale, interpolation='bicubic'),

@@ -43,14 +43,16 @@ class ImageForCrops:
         max_reduction (int): largest DCT reduction used (1 = always decode at full size).
 
     Attributes:
+        data (bytes): the file's content (what ``MultiViewWithDepth(render='device')`` sends to the device).
         shape (tuple[int, int, int]): (H, W, 3) of the image in original pixels, after its EXIF orientation.
+        orientation (int): the EXIF orientation (1 = none; 2-8 as PIL's ``ImageOps.exif_transpose`` reads it).
         reduction (int | None): the reduction it was decoded at (None before :meth:`decode`).
     """
 
     def __init__(self, data: bytes, path: str, max_reduction: int = 8):
         if max_reduction not in DCT_REDUCTIONS:
             raise ValueError(f'max_reduction must be one of {DCT_REDUCTIONS[::-1]}, got {max_reduction}')
-        self.path, self.max_reduction = path, max_reduction
+        self.data, self.path, self.max_reduction = data, path, max_reduction
         try:  # reads the header only; the pixels are decoded by decode()
             self._file = Image.open(io.BytesIO(data))
         except (UnidentifiedImageError, OSError) as error:

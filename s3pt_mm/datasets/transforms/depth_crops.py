@@ -10,8 +10,10 @@ coordinates to original image pixel coordinates. Coordinates are continuous, pix
 :class:`TokenGeometry` reads that map and the view's depth map at the end of each view's pipeline.
 
 The photometric transforms of the DINO / CrIBo recipe (mmpretrain's ``ColorJitter``, ``GaussianBlur``,
-``Solarize`` and mmcv's ``RandomGrayscale``, or our ``FastColorJitter`` / ``FastGaussianBlur``) read and
-write ``results['img']`` only, so they work unchanged on the views.
+``Solarize`` and mmcv's ``RandomGrayscale``, or our ``FastColorJitter`` / ``FastGaussianBlur`` /
+``DeferrableGrayscale`` / ``DeferrableSolarize``) read and write ``results['img']`` only, so they work unchanged
+on the views. With ``MultiViewWithDepth(render='device')`` the transforms record their operations instead of
+computing pixels (:mod:`s3pt_mm.utils.deferred_view`); those of this module and of ``photometric.py`` can.
 
 Pipeline of the pre-training configs (two global 224x224 views; Tables 5-7: crop scale (0.25, 1.0),
 or (0.32, 1.0) for ViT-B CrIBo / S3PT; docs/data_pipeline.md for the loaders and the Fast* transforms,
@@ -19,7 +21,7 @@ which compute mmpretrain's transforms with less CPU)::
 
     color_jitter = dict(type='RandomApply', prob=0.8, transforms=[
         dict(type='FastColorJitter', brightness=0.4, contrast=0.4, saturation=0.2, hue=0.1)])
-    grayscale = dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+    grayscale = dict(type='DeferrableGrayscale', prob=0.2, keep_channels=True,
                      channel_weights=(0.114, 0.587, 0.2989))  # BGR images
     geometric = [
         dict(type='RandomResizedCropWithDepth', size=224, scale=(0.25, 1.0), interpolation='bicubic'),
@@ -33,7 +35,7 @@ which compute mmpretrain's transforms with less CPU)::
     view_2 = geometric + [
         color_jitter, grayscale,
         dict(type='FastGaussianBlur', magnitude_range=(0.1, 2.0), magnitude_std='inf', prob=0.1),
-        dict(type='Solarize', thr=128, prob=0.2),
+        dict(type='DeferrableSolarize', thr=128, prob=0.2),
         dict(type='TokenGeometry', patch_size=16),
     ]
     train_pipeline = [
@@ -52,11 +54,14 @@ from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
+import torch
 from PIL import Image
 from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.registry import TRANSFORMS
 
+from ...utils import deferred_view
 from .crop_sources import DCT_REDUCTIONS, DepthForCrops, ImageForCrops
+from ...utils.deferred_view import DeferredView
 
 # The image is resized with PIL, as torchvision's RandomResizedCrop does on the PIL images of DINO's and
 # CrIBo's loaders: PIL widens its filter support by the shrink factor, i.e. it low-pass filters (anti-
@@ -66,6 +71,7 @@ _INTERPOLATIONS = dict(nearest=Image.Resampling.NEAREST, bilinear=Image.Resampli
                        bicubic=Image.Resampling.BICUBIC, lanczos=Image.Resampling.LANCZOS)
 _IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 TOKEN_GEOMETRY_KEYS = ('token_positions', 'token_depths', 'token_depth_valid')
+DEVICE_INTERPOLATIONS = ('bilinear', 'bicubic')  # torch's anti-aliased resampling (PIL's filters)
 
 
 def compose_affine(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -164,6 +170,7 @@ class RandomResizedCropWithDepth(BaseTransform):
             (anti-aliased when shrinking): 'bicubic' (DINO, CrIBo), 'bilinear', 'lanczos' or 'nearest'.
             The depth map is always resized by nearest neighbour.
     """
+    supports_deferred_views = True  # records the crop in a DeferredView (MultiViewWithDepth(render='device'))
 
     def __init__(self, size: int = 224, scale: Tuple[float, float] = (0.25, 1.0),
                  ratio: Tuple[float, float] = (3 / 4, 4 / 3), interpolation: str = 'bicubic'):
@@ -181,7 +188,7 @@ class RandomResizedCropWithDepth(BaseTransform):
         img, depth = results['img'], results.get('depth')
         top, left, h, w = random_resized_crop_box(img.shape[0], img.shape[1], self.scale, self.ratio)
         resample = _INTERPOLATIONS[self.interpolation]
-        if isinstance(img, ImageForCrops):
+        if isinstance(img, (ImageForCrops, DeferredView)):
             results['img'] = img.resized_crop(top, left, h, w, self.size, resample)
         else:
             results['img'] = resize_like_pil(img[top:top + h, left:left + w], (self.size, self.size), resample)
@@ -215,6 +222,7 @@ class RandomFlipWithDepth(BaseTransform):
     Required keys: ``img``; optional ``depth``. Modified: ``img``, ``depth``, ``view_to_orig``.
     Added: ``flip`` (bool).
     """
+    supports_deferred_views = True
 
     def __init__(self, prob: float = 0.5):
         if not 0 <= prob <= 1:
@@ -227,8 +235,9 @@ class RandomFlipWithDepth(BaseTransform):
         if not results['flip']:
             return results
         as_arrays(results)
-        width = results['img'].shape[1]
-        results['img'] = cv2.flip(results['img'], 1)
+        img = results['img']
+        width = img.shape[1]
+        results['img'] = img.then(deferred_view.FLIP) if isinstance(img, DeferredView) else cv2.flip(img, 1)
         if results.get('depth') is not None:
             results['depth'] = cv2.flip(results['depth'], 1)
         mirror = np.array([[-1.0, 0.0, width], [0.0, 1.0, 0.0]])
@@ -258,6 +267,7 @@ class TokenGeometry(BaseTransform):
         patch_size (int): the ViT's patch size p.
         min_valid_fraction (float): fraction of a patch's pixels that must have depth.
     """
+    supports_deferred_views = True  # reads the view's shape only
 
     def __init__(self, patch_size: int = 16, min_valid_fraction: float = 0.25):
         if not 0 < min_valid_fraction <= 1:
@@ -316,44 +326,77 @@ class MultiViewWithDepth(BaseTransform):
     Views with token geometry must come before views without (e.g. 2 global views, then local
     crops), so that entry ``v`` of the token lists belongs to ``img[v]``.
 
+    With ``render='device'`` the worker computes no pixel: the views are
+    :class:`~s3pt_mm.utils.deferred_view.DeferredView` recipes (the same random draws, recorded),
+    ``encoded_img`` (the file's bytes, uint8 tensor) and ``img_orientation`` (its EXIF orientation) are added,
+    and ``DeferredViewsDataPreprocessor`` decodes the images and renders the views on the training device.
+    Every transform of the views must support this (``supports_deferred_views``), and the crops must be
+    bilinear or bicubic (what the device resamples with).
+
     Args:
         num_views (int | list[int]): views per group, e.g. [1, 1] (two global views with different
             augmentations) or [1, 1, 10] (DINO's two global and ten local views).
         transforms (list[list[dict | callable]]): the pipeline of each group.
+        render (str): where the views' pixels are computed: 'cpu' (here) or 'device' (in the data
+            preprocessor, from the recorded recipes).
     """
 
-    def __init__(self, num_views: Sequence[int], transforms: Sequence[List[dict]]):
+    def __init__(self, num_views: Sequence[int], transforms: Sequence[List[dict]], render: str = 'cpu'):
         if isinstance(num_views, int):
             num_views = [num_views]
         if len(num_views) != len(transforms):
             raise ValueError(f'num_views {num_views} and transforms ({len(transforms)} groups) differ in '
                              'length')
+        if render not in ('cpu', 'device'):
+            raise ValueError(f"render must be 'cpu' or 'device', got {render!r}")
         self.num_views = list(num_views)
+        self.render = render
         # built from mmpretrain's registry: works with or without a default scope
         self.pipelines = [Compose([TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline])
                           for pipeline in transforms]
         first = [pipeline.transforms[0] if pipeline.transforms else None for pipeline in self.pipelines]
         self.crops = first if all(isinstance(t, RandomResizedCropWithDepth) for t in first) else None
+        if render == 'device':
+            self._check_deferrable()
+
+    def _check_deferrable(self):
+        if self.crops is None:
+            raise ValueError("render='device' needs every view pipeline to start with RandomResizedCropWithDepth "
+                             '(the device crops each view from the decoded frame)')
+        for crop in self.crops:
+            if crop.interpolation not in DEVICE_INTERPOLATIONS:
+                raise ValueError(f"render='device' resamples with {DEVICE_INTERPOLATIONS}, got {crop}")
+        for pipeline in self.pipelines:
+            for transform in _leaf_transforms(pipeline.transforms):
+                if not getattr(transform, 'supports_deferred_views', False):
+                    raise ValueError(f"render='device': {transform!r} cannot record its operation for the device "
+                                     '(use the transforms with supports_deferred_views, e.g. FastColorJitter, '
+                                     "DeferrableGrayscale, FastGaussianBlur, DeferrableSolarize, or render='cpu')")
 
     def _shared_frame(self, results: dict) -> dict:
-        """The image and depth map every view reads: decoded once (at the crops' reduction), read-only."""
+        """The image and depth map every view reads: decoded once (at the crops' reduction), read-only; with
+        ``render='device'`` the image is not decoded and the views start from a :class:`DeferredView` of it."""
         img = results['img']
-        if self.crops is None:
-            as_arrays(results)
+        if self.render == 'device' and not isinstance(img, ImageForCrops):
+            raise TypeError(f"render='device' sends the image file to the device: load {results.get('img_path')} "
+                            f'with LoadImageForCrops, got {type(img).__name__}')
+        if self.render == 'device':
+            img = DeferredView(img.shape)
+        elif self.crops is None:
+            img = as_arrays(results)['img']
         elif isinstance(img, ImageForCrops):
             img.decode(min(crop.max_decode_reduction(*img.shape[:2]) for crop in self.crops))
         frame = {}
-        for key in ('img', 'depth'):
-            if key not in results:
-                continue
-            value = results[key]
+        for key, value in (('img', img), ('depth', results.get('depth'))):
             if isinstance(value, np.ndarray):  # a view must not write into the other views' frame
                 value = value.view()
                 value.flags.writeable = False
-            frame[key] = value
+            if value is not None:
+                frame[key] = value
         return frame
 
     def transform(self, results: dict) -> dict:
+        encoded = results['img'] if self.render == 'device' else None
         frame = self._shared_frame(results)
         metadata = {key: value for key, value in results.items() if key not in frame}
         views = [pipeline(dict(copy.deepcopy(metadata), **frame))
@@ -368,7 +411,22 @@ class MultiViewWithDepth(BaseTransform):
                 results[key] = [view[key] for view in views[:num_geometry]]
         results.pop('depth', None)
         results.pop('view_to_orig', None)
+        if encoded is not None:
+            results['encoded_img'] = torch.frombuffer(bytearray(encoded.data), dtype=torch.uint8)
+            results['img_orientation'] = encoded.orientation
         return results
 
     def __repr__(self):
-        return f'{self.__class__.__name__}(num_views={self.num_views}, pipelines={self.pipelines})'
+        return (f'{self.__class__.__name__}(num_views={self.num_views}, render={self.render!r}, '
+                f'pipelines={self.pipelines})')
+
+
+def _leaf_transforms(transforms: Sequence) -> List:
+    """The transforms of a pipeline, with those inside wrappers (``RandomApply``, ``Compose``) in their place."""
+    leaves = []
+    for transform in transforms:
+        inner = getattr(transform, 'transforms', None)
+        if isinstance(inner, Compose):
+            inner = inner.transforms
+        leaves.extend(_leaf_transforms(inner) if isinstance(inner, (list, tuple)) else [transform])
+    return leaves

@@ -1,0 +1,3 @@
+from .deferred_views import DeferredViewsDataPreprocessor
+
+__all__ = ['DeferredViewsDataPreprocessor']
