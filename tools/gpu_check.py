@@ -16,7 +16,9 @@ Checks, each a row of the table (``PASS`` / ``FAIL`` and the reason):
    finite, the probability/logit centres (``global_loss.center``, ``object_loss.center``) finite, the queue's
    write check (``queue.write_status``) clean, the loss scale positive. The steps after ``--warmup`` are timed
    (synchronised): images/s at ``--batch-size`` (32 on a GPU) and the peak memory
-   (``torch.cuda.max_memory_allocated``; on a CPU the process's peak RSS so far).
+   (``torch.cuda.max_memory_allocated``; on a CPU the process's peak RSS so far). The configs that render their
+   views on the GPU (``*_device-views.py``) get batches of their own data pipeline on the benchmark frame, so
+   their steps include decoding the JPEGs and rendering the views (``DeferredViewsDataPreprocessor``).
 3. ``ddp``: with two GPUs (``nccl``; at tiny size two CPU processes with ``gloo``), the S3PT ViT-S/16 config in
    ``MMDistributedDataParallel``, two steps on different data per rank: losses finite and the parameters
    identical on both ranks afterwards.
@@ -149,6 +151,33 @@ def pretrain_batch(batch, img, seed=0):
         for b in range(batch)])
 
 
+def renders_views(cfg) -> bool:
+    """Whether the config renders its views on the device (``configs/pretrain/*_device-views.py``)."""
+    return cfg.model.data_preprocessor.type == 'DeferredViewsDataPreprocessor'
+
+
+def pipeline_batch(cfg, frame, batch, img, seed=0):
+    """A batch made by the config's own data pipeline from the benchmark frame ``frame`` (for the configs that
+    render their views on the device: recipes and the JPEG's bytes, which the model's data preprocessor decodes
+    and renders in the timed step), its 224x224 crops made ``img`` pixels."""
+    import copy
+    import random
+
+    import numpy as np
+    from mmcv.transforms import Compose
+    from mmengine.dataset import default_collate
+    pipeline_cfg = copy.deepcopy(cfg.train_dataloader.dataset.pipeline)
+    for transform in pipeline_cfg:
+        for group in transform.get('transforms', []) if transform['type'] == 'MultiViewWithDepth' else []:
+            for view_transform in group:
+                if view_transform['type'] == 'RandomResizedCropWithDepth' and view_transform['size'] == 224:
+                    view_transform['size'] = img
+    pipeline = Compose(pipeline_cfg)
+    random.seed(seed)
+    np.random.seed(seed)
+    return default_collate([pipeline(dict(frame, sample_idx=i)) for i in range(batch)])
+
+
 def amp_wrapper(model, cfg, dtype):
     """The config's own optimizer wrapper (``DINOAmpOptimWrapper``), with ``dtype`` when given."""
     import copy
@@ -186,8 +215,10 @@ def _dtype_name(wrapper):
     return str(dtype).replace('torch.', '') if dtype else 'autocast default'
 
 
-def run_pretrain(config, opts, device):
-    """One ``pretrain`` row: AMP steps with checks, then the timing and memory figures."""
+def run_pretrain(config, opts, device, frame):
+    """One ``pretrain`` row: AMP steps with checks, then the timing and memory figures. A config that renders its
+    views on the device gets batches of its own pipeline on ``frame()`` (the benchmark frame), so that its steps
+    include decoding and rendering them."""
     from pretrain_step import fill_queue, median
     model, cfg = build_pretrain(config, opts.tiny)
     model.to(device)
@@ -195,7 +226,8 @@ def run_pretrain(config, opts, device):
     _reset_peak(device)
     times = []
     for step in range(opts.steps):
-        data = pretrain_batch(opts.batch_size, opts.img, seed=step)
+        data = pipeline_batch(cfg, frame(), opts.batch_size, opts.img, seed=step) if renders_views(cfg) else \
+            pretrain_batch(opts.batch_size, opts.img, seed=step)
         if step == 1:  # epoch 1 with a full queue from here on (the cross-image term on)
             model.set_epoch(1)
             if model.queue is not None:
@@ -483,10 +515,20 @@ def main(argv=None):
     os.makedirs(work_dir, exist_ok=True)
 
     rows = []
+    frames = []
+
+    def frame():
+        """The benchmark frame (900x1600 JPEG and depth PNG), written once under the work folder."""
+        if not frames:
+            from pipeline import write_frame
+            frames.append(write_frame(work_dir))
+        return frames[0]
+
     _row('mmcv', 'compiled ops', lambda: mmcv_row(device), rows)
     if 'pretrain' not in opts.skip:
         for config in opts.configs or pretrain_configs(opts.table1):
-            _row('pretrain', config.replace('configs/pretrain/', ''), lambda: run_pretrain(config, opts, device), rows)
+            _row('pretrain', config.replace('configs/pretrain/', ''),
+                 lambda: run_pretrain(config, opts, device, frame), rows)
             if device.type == 'cuda':
                 torch.cuda.empty_cache()
     if 'ddp' not in opts.skip:

@@ -180,6 +180,22 @@ def test_preprocessor_channel_order_and_errors(frame):
         MODELS.build(dict(type='DeferredViewsDataPreprocessor'))(batch)
 
 
+@pytest.mark.parametrize('dtype', [torch.float16, torch.bfloat16])
+def test_views_are_rendered_in_float32_under_the_optimizer_wrappers_autocast(frame, dtype):
+    """mmengine runs the data preprocessor inside AmpOptimWrapper's autocast: the rendering switches it off (in
+    fp16 or bf16 the blur's convolution would round values near 255 to 0.125-1 levels, and writing its output
+    into the float32 batch would fail)."""
+    pipeline = Compose(config('s3pt_vit-s16_8xb32-500e_nuscenes_device-views').train_dataloader.dataset.pipeline)
+    batch = default_collate([run(pipeline, frame, seed)[0] for seed in range(4)])
+    assert any(deferred_view.BLUR in recipe[:, 0].tolist() for group in batch['inputs'] for recipe in group)
+    renderer = MODELS.build(dict(type='DeferredViewsDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                                 std=[58.395, 57.12, 57.375], to_rgb=True))
+    expected = renderer(batch)['inputs']
+    with torch.autocast('cpu', dtype=dtype):
+        views = renderer(batch)['inputs']
+    assert all(view.dtype == torch.float32 and torch.equal(view, ref) for view, ref in zip(views, expected))
+
+
 def test_image_for_crops_keeps_the_bytes_it_was_given(frame):
     with open(frame['img_path'], 'rb') as file:
         data = file.read()

@@ -23,9 +23,17 @@ class DeferredViewsDataPreprocessor(SelfSupDataPreprocessor):
     Arguments as ``SelfSupDataPreprocessor``'s (``mean``, ``std``, ``to_rgb``...): the rendered views are in the
     BGR order of the CPU path's views before any conversion, so the same config gives the network the same
     channel order either way.
+
+    mmengine calls the data preprocessor inside the optimizer wrapper's autocast context; the views are rendered
+    with autocast off, in float32 (a blur's convolution in fp16 would be off by up to a level at 255), and the
+    network gets them in float32 as from ``SelfSupDataPreprocessor``.
     """
 
     def forward(self, data: dict, training: bool = False) -> dict:
+        with torch.autocast(self.device.type, enabled=False):
+            return self._render(data)
+
+    def _render(self, data: dict) -> dict:
         recipes, samples = data['inputs'], data['data_samples']
         expected = (MAX_OPS, 1 + NUM_PARAMS)
         if not (isinstance(recipes, list) and all(
@@ -41,6 +49,7 @@ class DeferredViewsDataPreprocessor(SelfSupDataPreprocessor):
         paths = [sample.metainfo.get('img_path', f'batch entry {i}') for i, sample in enumerate(samples)]
         images = decode_images([sample.encoded_img for sample in samples],
                                [sample.img_orientation for sample in samples], paths, self.device)
+        images = [image.float() for image in images]  # once per frame, not once per view
         views: List[torch.Tensor] = [render_views(images, group) for group in recipes]
         if not self._channel_conversion:  # rendered in RGB; the network gets the CPU path's BGR
             views = [view.flip(1) for view in views]

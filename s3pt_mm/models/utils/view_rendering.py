@@ -95,14 +95,16 @@ def _decode_one(data: torch.Tensor, path: str, device: torch.device, decode: Cal
 
 def resized_crop(image: torch.Tensor, top: int, left: int, height: int, width: int, size: int,
                  resample: int) -> torch.Tensor:
-    """The crop of a (3, H, W) uint8 image resized to (1, 3, size, size) float32 with PIL's ``resample`` filter:
+    """The crop of a (3, H, W) image of uint8 values (uint8, or float32 converted once for all the frame's views)
+    resized to (1, 3, size, size) float32 with PIL's ``resample`` filter:
     anti-aliased when shrinking, in two passes, horizontal then vertical, each rounded to uint8 (a bicubic's
     overshoot is clipped between them, as in PIL). Pillow 13 picks the order of its passes by a rule of its own;
     the other order differs by a few levels where the bicubic overshoots (pixel noise)."""
     if resample not in _RESAMPLING:
         raise ValueError(f'the device resamples bilinear (2) or bicubic (3) crops, got PIL filter {resample}')
     mode = _RESAMPLING[resample]
-    crop = image[:, top:top + height, left:left + width].unsqueeze(0).float()
+    crop = image[:, top:top + height, left:left + width].unsqueeze(0)
+    crop = crop if crop.is_floating_point() else crop.float()
     rows = _round_uint8(F.interpolate(crop, size=(height, size), mode=mode, antialias=True, align_corners=False))
     return _round_uint8(F.interpolate(rows, size=(size, size), mode=mode, antialias=True, align_corners=False))
 
@@ -230,7 +232,7 @@ def render_views(images: Sequence[torch.Tensor], recipes: torch.Tensor) -> torch
     """One view of each image of a batch, from its recipe.
 
     Args:
-        images: B decoded images, (3, H_i, W_i) uint8 RGB on the device.
+        images: B decoded images, (3, H_i, W_i) RGB on the device, uint8 or their float32 values.
         recipes: (B, MAX_OPS, 7) float64, one recipe per image (all with the same output size), on the CPU.
 
     Returns:
