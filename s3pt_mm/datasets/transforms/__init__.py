@@ -1,5 +1,5 @@
-from .crop_sources import DepthForCrops, ImageForCrops
 from ...utils.deferred_view import DeferredView
+from .crop_sources import DepthForCrops, ImageForCrops
 from .depth_crops import (MultiViewWithDepth, RandomFlipWithDepth, RandomResizedCropWithDepth,
                           TokenGeometry)
 from .formatting import PackMultiViewInputs

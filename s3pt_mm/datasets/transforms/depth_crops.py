@@ -60,8 +60,8 @@ from mmcv.transforms import BaseTransform, Compose
 from mmpretrain.registry import TRANSFORMS
 
 from ...utils import deferred_view
-from .crop_sources import DCT_REDUCTIONS, DepthForCrops, ImageForCrops
 from ...utils.deferred_view import DeferredView
+from .crop_sources import DCT_REDUCTIONS, DepthForCrops, ImageForCrops
 
 # The image is resized with PIL, as torchvision's RandomResizedCrop does on the PIL images of DINO's and
 # CrIBo's loaders: PIL widens its filter support by the shrink factor, i.e. it low-pass filters (anti-
@@ -377,10 +377,10 @@ class MultiViewWithDepth(BaseTransform):
         """The image and depth map every view reads: decoded once (at the crops' reduction), read-only; with
         ``render='device'`` the image is not decoded and the views start from a :class:`DeferredView` of it."""
         img = results['img']
-        if self.render == 'device' and not isinstance(img, ImageForCrops):
-            raise TypeError(f"render='device' sends the image file to the device: load {results.get('img_path')} "
-                            f'with LoadImageForCrops, got {type(img).__name__}')
         if self.render == 'device':
+            if not isinstance(img, ImageForCrops):
+                raise TypeError(f"render='device' sends the image file to the device: load "
+                                f"{results.get('img_path')} with LoadImageForCrops, got {type(img).__name__}")
             img = DeferredView(img.shape)
         elif self.crops is None:
             img = as_arrays(results)['img']

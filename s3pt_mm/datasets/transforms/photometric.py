@@ -46,7 +46,6 @@ class FastColorJitter(ColorJitter):
     Required keys: ``img`` (H, W, 3) uint8 BGR. Modified: ``img``. Arguments as mmpretrain's ``ColorJitter``
     (its ``backend`` is not used).
     """
-
     supports_deferred_views = True
 
     def transform(self, results: dict) -> dict:
@@ -76,7 +75,6 @@ class FastGaussianBlur(GaussianBlur):
 
     Required keys: ``img`` (H, W, C) uint8. Modified: ``img``. Arguments as mmpretrain's ``GaussianBlur``.
     """
-
     supports_deferred_views = True
 
     def transform(self, results: dict) -> dict:

@@ -17,7 +17,9 @@ the CPU (kept in float32). What matches the CPU path exactly and what does not
   configs' CPU path resamples from the frame decoded at a JPEG DCT reduction (1/2), with PIL reading the pixels
   just outside the crop that its filter reaches; here the crop's edge pixels are repeated instead.
 
-All functions take and return (N, 3, H, W) float32 RGB images with integer values in [0, 255].
+All functions take and return (N, 3, H, W) float32 RGB images with integer values in [0, 255]; the operations'
+``params`` are the (N, 6) parameter columns of their recipe rows, on the CPU (each function moves what it needs
+to the images' device).
 """
 from typing import Callable, Dict, List, Sequence
 
@@ -119,7 +121,12 @@ def luma(x: torch.Tensor) -> torch.Tensor:
 def _blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
     """PIL's ``Image.blend(degenerate, x, factor)``: ``degenerate + factor * (x - degenerate)`` in float32,
     truncated to uint8 (``ImageEnhance``'s enhance)."""
-    return _uint8(degenerate + factor.float().view(-1, 1, 1, 1) * (x - degenerate))
+    return _uint8(degenerate + _per_view(factor.float(), x) * (x - degenerate))
+
+
+def _per_view(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(N,) values as (N, 1, 1, 1) on the device of ``x``."""
+    return values.to(x.device).view(-1, 1, 1, 1)
 
 
 def brightness(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
@@ -175,7 +182,7 @@ def _rgb_from_hsv(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Te
 def hue(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """mmcv's ``adjust_hue(img, factor, backend='cv2')``: 8-bit HSV (full range), the hue rotated by
     ``np.uint8(factor * 255)`` (truncated, modulo 256), back to RGB."""
-    shift = torch.remainder(torch.trunc(params[:, 0].double() * 255), 256).view(-1, 1, 1, 1)
+    shift = _per_view(torch.remainder(torch.trunc(params[:, 0].double() * 255), 256), x)
     h = torch.remainder(_hue_from_rgb(x) + shift, 256)
     return _rgb_from_hsv(h, _saturation_from_rgb(x), x.amax(dim=1, keepdim=True))
 
@@ -183,7 +190,7 @@ def hue(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 def grayscale(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """mmcv's ``RandomGrayscale(keep_channels=True)``: the weighted sum of the channels (weights given for B, G,
     R, normalised; summed in float64 in B, G, R order), truncated, in all three channels."""
-    weights = params[:, :3].double().view(-1, 3, 1, 1)
+    weights = params[:, :3].double().to(x.device).view(-1, 3, 1, 1)
     bgr = x.double().flip(1)
     gray = (weights[:, 0:1] * bgr[:, 0:1] + weights[:, 1:2] * bgr[:, 1:2]) + weights[:, 2:3] * bgr[:, 2:3]
     return _uint8(gray.float()).expand_as(x).contiguous()
@@ -196,17 +203,16 @@ def gaussian_kernel_size(sigma: float) -> int:
 
 def blur(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """OpenCV's ``GaussianBlur(img, (0, 0), sigma)`` with replicated edges, in float32, rounded; one standard
-    deviation per view. The views' kernels are zero-padded to the largest, which changes no sum."""
-    sigmas = params[:, 0].tolist()
-    sizes = [gaussian_kernel_size(sigma) for sigma in sigmas]
-    radius = max(sizes) // 2
-    offsets = torch.arange(-radius, radius + 1, device=x.device, dtype=torch.float64)
-    kernels = []
-    for sigma, size in zip(sigmas, sizes):
-        kernel = torch.exp(-offsets**2 / (2 * sigma**2)) * (offsets.abs() <= size // 2)
-        kernels.append(kernel / kernel.sum())
+    deviation per view. The views' kernels (made on the CPU) are zero-padded to the largest, which changes no
+    sum."""
+    sigmas = params[:, 0].cpu().double()
+    sizes = torch.tensor([gaussian_kernel_size(sigma) for sigma in sigmas.tolist()])
+    radius = int(sizes.max()) // 2
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    kernels = torch.exp(-offsets**2 / (2 * sigmas[:, None]**2)) * (offsets.abs() <= (sizes[:, None] // 2))
+    kernels = kernels / kernels.sum(dim=1, keepdim=True)
     n, c, height, width = x.shape
-    weight = torch.stack(kernels).float().repeat_interleave(c, dim=0)  # (N * C, K)
+    weight = kernels.float().repeat_interleave(c, dim=0).to(x.device)  # (N * C, K)
     out = F.pad(x.reshape(1, n * c, height, width), (radius, radius, radius, radius), mode='replicate')
     out = F.conv2d(out, weight.view(n * c, 1, 1, -1), groups=n * c)
     out = F.conv2d(out, weight.view(n * c, 1, -1, 1), groups=n * c)
@@ -215,7 +221,7 @@ def blur(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
 
 def solarize(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """``mmcv.solarize``: values at or above the threshold inverted."""
-    return torch.where(x < params[:, 0].view(-1, 1, 1, 1), x, 255 - x)
+    return torch.where(x < _per_view(params[:, 0].float(), x), x, 255 - x)
 
 
 def flip(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
@@ -246,7 +252,6 @@ def render_views(images: Sequence[torch.Tensor], recipes: torch.Tensor) -> torch
         raise ValueError(f'the recipes of one view differ in size: {recipes[:, 0, 5].unique().tolist()}')
     views = torch.cat([resized_crop(image, *(int(p) for p in recipe[0, 1:7]))
                        for image, recipe in zip(images, recipes)])
-    params = recipes[:, :, 1:].to(views.device)
     for step in range(1, recipes.shape[1]):
         codes = recipes[:, step, 0].long()
         for code in codes.unique().tolist():
@@ -254,6 +259,7 @@ def render_views(images: Sequence[torch.Tensor], recipes: torch.Tensor) -> torch
                 continue
             if code not in OPERATIONS:
                 raise ValueError(f'unknown operation code {code} at step {step} of a recipe')
-            index = torch.nonzero(codes == code)[:, 0].to(views.device)
-            views[index] = OPERATIONS[code](views[index], params[index, step])
+            index = torch.nonzero(codes == code)[:, 0]
+            on_device = index.to(views.device)
+            views[on_device] = OPERATIONS[code](views[on_device], recipes[index, step, 1:])
     return views
