@@ -492,10 +492,11 @@ def bench_pipeline(args):
         for method, config in PIPELINE_CONFIGS.items():
             pipeline = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config)).train_dataloader.dataset.pipeline
             device_views = Config.fromfile(osp.join(ROOT, 'configs/pretrain', config.replace(
-                '.py', '_device-views.py'))).train_dataloader.dataset.pipeline
+                '.py', '_device-views.py')))
             runs = {'before (generic transforms)': (generic_pipeline(pipeline), frames[0]),
                     'after': (pipeline, frames[0]), 'after, --image-scale 0.5': (pipeline, frames[1]),
-                    'views rendered on the device (worker part)': (device_views, frames[0])}
+                    'views rendered on the device (worker part)': (device_views.train_dataloader.dataset.pipeline,
+                                                                   frames[0])}
             for run, (pipeline_cfg, info) in runs.items():
                 figures = profile_pipeline(pipeline_cfg, info, args.repeats * 2)
                 out[f'{method} | {run} | CPU ms/image'] = figures['total']

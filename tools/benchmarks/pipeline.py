@@ -196,29 +196,28 @@ def pipeline_table(figures: dict) -> str:
     return '\n'.join(tables)
 
 
-def render_timing(pipeline_cfg: list, info: dict, method: str, device: str, repeats: int,
-                  batch_size: int) -> dict:
-    """Milliseconds ``DeferredViewsDataPreprocessor`` takes on ``device`` to decode and render one batch of
-    ``batch_size`` samples of ``pipeline_cfg`` (a ``render='device'`` pipeline): median of ``repeats`` batches
-    after a warm-up (a CPU device uses all its threads)."""
+def render_timing(cfg, info: dict, method: str, device: str, repeats: int, batch_size: int) -> dict:
+    """Milliseconds the data preprocessor of the config ``cfg`` (a ``*_device-views.py`` config:
+    ``DeferredViewsDataPreprocessor``) takes on ``device`` to decode and render one batch of ``batch_size``
+    samples of its pipeline: median of ``repeats`` batches after a warm-up (a CPU device uses all its
+    threads)."""
     import torch
     from mmcv.transforms import Compose
     from mmengine.dataset import default_collate
+    from mmpretrain.registry import MODELS
 
-    from s3pt_mm.models import DeferredViewsDataPreprocessor
+    import s3pt_mm.models  # noqa: F401
+    from benchmark import _sync
     device = torch.device(device)
-    preprocessor = DeferredViewsDataPreprocessor(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
-                                                 to_rgb=True).to(device)
-    pipeline = Compose(pipeline_cfg)
+    preprocessor = MODELS.build(cfg.model.data_preprocessor).to(device)
+    pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
     batch = default_collate([pipeline(dict(info)) for _ in range(batch_size)])
     seconds = []
     for _ in range(repeats + 1):
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
+        _sync(device)
         start = time.perf_counter()
         preprocessor(batch)
-        if device.type == 'cuda':
-            torch.cuda.synchronize(device)
+        _sync(device)
         seconds.append(time.perf_counter() - start)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
     ms = 1000 * float(np.median(seconds[1:]))

@@ -21,7 +21,7 @@ All functions take and return (N, 3, H, W) float32 RGB images with integer value
 ``params`` are the (N, 6) parameter columns of their recipe rows, on the CPU (each function moves what it needs
 to the images' device).
 """
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -145,25 +145,20 @@ def saturation(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     return _blend(luma(x).expand_as(x), x, params[:, 0])
 
 
-def _hue_from_rgb(x: torch.Tensor) -> torch.Tensor:
-    """OpenCV's 8-bit ``COLOR_RGB2HSV_FULL`` hue, (N, 1, H, W) in [0, 256), with its fixed-point tables:
-    ``h = round_shift(delta * round(2**20 / (6 diff)), 12)`` (floor shift), + 256 when negative."""
+def _hsv_from_rgb(x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """OpenCV's 8-bit ``COLOR_RGB2HSV_FULL`` with its fixed-point tables: h, s, v, each (N, 1, H, W) float64.
+    ``h = (delta * round(2**20 / (6 diff)) + 2**11) >> 12`` in [0, 256) (+ 256 when negative),
+    ``s = (diff * round(255 * 2**12 / v) + 2**11) >> 12``, ``v`` the largest channel (shifts are floors)."""
     r, g, b = x[:, 0:1].double(), x[:, 1:2].double(), x[:, 2:3].double()
     v, vmin = torch.maximum(torch.maximum(r, g), b), torch.minimum(torch.minimum(r, g), b)
     diff = v - vmin
     delta = torch.where(v == r, g - b, torch.where(v == g, b - r + 2 * diff, r - g + 4 * diff))
     # saturate_cast<int> rounds half to even, as torch.round does
-    table = torch.where(diff > 0, torch.round((256 << 12) / (6 * diff.clamp(min=1))), torch.zeros_like(diff))
-    h = torch.floor((delta * table + (1 << 11)) / (1 << 12))
-    return torch.where(h < 0, h + 256, h)
-
-
-def _saturation_from_rgb(x: torch.Tensor) -> torch.Tensor:
-    """OpenCV's 8-bit HSV saturation: ``(diff * round(255 * 2**12 / v) + 2**11) >> 12``, (N, 1, H, W)."""
-    v = x.amax(dim=1, keepdim=True).double()
-    diff = v - x.amin(dim=1, keepdim=True).double()
-    table = torch.where(v > 0, torch.round((255 << 12) / v.clamp(min=1)), torch.zeros_like(v))
-    return torch.floor((diff * table + (1 << 11)) / (1 << 12))
+    hue_table = torch.where(diff > 0, torch.round((256 << 12) / (6 * diff.clamp(min=1))), torch.zeros_like(diff))
+    h = torch.floor((delta * hue_table + (1 << 11)) / (1 << 12))
+    saturation_table = torch.where(v > 0, torch.round((255 << 12) / v.clamp(min=1)), torch.zeros_like(v))
+    s = torch.floor((diff * saturation_table + (1 << 11)) / (1 << 12))
+    return torch.where(h < 0, h + 256, h), s, v
 
 
 def _rgb_from_hsv(h: torch.Tensor, s: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -183,8 +178,8 @@ def hue(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
     """mmcv's ``adjust_hue(img, factor, backend='cv2')``: 8-bit HSV (full range), the hue rotated by
     ``np.uint8(factor * 255)`` (truncated, modulo 256), back to RGB."""
     shift = _per_view(torch.remainder(torch.trunc(params[:, 0].double() * 255), 256), x)
-    h = torch.remainder(_hue_from_rgb(x) + shift, 256)
-    return _rgb_from_hsv(h, _saturation_from_rgb(x), x.amax(dim=1, keepdim=True))
+    h, s, v = _hsv_from_rgb(x)
+    return _rgb_from_hsv(torch.remainder(h + shift, 256), s, v)
 
 
 def grayscale(x: torch.Tensor, params: torch.Tensor) -> torch.Tensor:
