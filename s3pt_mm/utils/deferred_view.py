@@ -33,6 +33,8 @@ OP_NAMES = ('NONE', 'RESIZED_CROP', 'FLIP', 'BRIGHTNESS', 'CONTRAST', 'SATURATIO
             'SOLARIZE')
 MAX_OPS = 12  # crop, flip, 4 jitter operations, grayscale, blur, solarize: 9, with room to spare
 NUM_PARAMS = 6
+#: PIL's resampling codes that torch restates (anti-aliased, PIL's kernels) -> ``F.interpolate``'s mode
+TORCH_RESAMPLING = {2: 'bilinear', 3: 'bicubic'}
 
 
 class DeferredView:

@@ -6,7 +6,9 @@ things a worker can skip without changing a view:
 * decoding the JPEG at full resolution when every crop of the sample is shrunk at least 2x (4x, 8x): libjpeg
   decodes at 1/2 (1/4, 1/8) of the size from the DCT coefficients directly (PIL's ``draft``), and each view
   is resampled from there (:meth:`ImageForCrops.resized_crop`);
-* copying the frame per view: the views resample from the one decoded frame, with a box in its coordinates;
+* copying the frame per view: the views resample from the one decoded frame, with a box in its coordinates
+  (torch's uint8 anti-aliased resampling, PIL's filters in fixed point as PIL computes them, where the box
+  falls on the decoded pixels; PIL's own resampling, which takes fractional boxes, where it does not);
 * upsampling the depth map to the image size: it stays as stored (uint16, ``1 / factor`` of the image size) and
   each view reads the stored pixels its nearest-neighbour resize picks (:meth:`DepthForCrops.resized_crop`),
   which are exactly the pixels the full-size path picks.
@@ -20,7 +22,11 @@ from typing import Optional, Tuple
 
 import cv2
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+
+from ...utils.deferred_view import TORCH_RESAMPLING
 
 # JPEG's DCT scaling factors (libjpeg decodes at 1/2, 1/4, 1/8 without the full-size pixels)
 DCT_REDUCTIONS = (8, 4, 2, 1)
@@ -64,6 +70,7 @@ class ImageForCrops:
         self.shape = (height, width, 3)
         self.reduction: Optional[int] = None
         self._image: Optional[Image.Image] = None
+        self._pixels: Optional[torch.Tensor] = None  # the decoded image as (1, 3, h, w) uint8, for torch
 
     def decode(self, reduction: int = 1) -> None:
         """Decode at ``1 / reduction`` of the size (at most ``max_reduction``; JPEG only, other formats at
@@ -84,15 +91,25 @@ class ImageForCrops:
         self._file = None  # the decoded pixels are in _image
         self.reduction = round(self.shape[1] / self._image.size[0])
 
-    def resized_crop(self, top: float, left: float, height: float, width: float, size: int,
+    def resized_crop(self, top: int, left: int, height: int, width: int, size: int,
                      resample: int) -> np.ndarray:
         """The crop ``[top, top + height) x [left, left + width)`` (original pixels) resized to ``size`` x
         ``size`` with PIL's ``resample`` filter (anti-aliased when shrinking): (size, size, 3) uint8 BGR.
 
-        The crop is resampled from the decoded image with the box in its coordinates (no copy of the
-        crop); the filter reads the image's pixels just outside the box where its support reaches them."""
+        Where the crop's box falls on the decoded image's pixels (always at full size) and the filter is
+        bilinear or bicubic, torch resamples the crop: its uint8 anti-aliased path computes PIL's kernels in
+        fixed point, horizontal then vertical, within 1 level of PIL's resize of the crop and 4-5x faster.
+        Otherwise (a box between the pixels of a reduced decode, or another filter) PIL resamples from the
+        decoded image with the box in its coordinates: no copy of the crop, and the filter reads the image's
+        pixels just outside the box where its support reaches them."""
         self.decode()
         r = self.reduction
+        if resample in TORCH_RESAMPLING and top % r == left % r == height % r == width % r == 0:
+            if self._pixels is None:  # (H, W, 3) -> (1, 3, H, W) in channels-last memory, as torch's path wants
+                self._pixels = torch.from_numpy(np.array(self._image)).permute(2, 0, 1).unsqueeze(0)
+            crop = self._pixels[:, :, top // r:(top + height) // r, left // r:(left + width) // r]
+            view = F.interpolate(crop, size=(size, size), mode=TORCH_RESAMPLING[resample], antialias=True)
+            return cv2.merge([view[0, c].numpy() for c in (2, 1, 0)])  # (3, s, s) RGB planes -> (s, s, 3) BGR
         box = (left / r, top / r, (left + width) / r, (top + height) / r)
         rgb = np.asarray(self._image.resize((size, size), resample, box=box))
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

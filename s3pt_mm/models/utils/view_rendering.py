@@ -30,7 +30,6 @@ from torchvision.io import ImageReadMode, decode_image, decode_jpeg
 from ...utils import deferred_view as ops
 
 _JPEG_MAGIC = b'\xff\xd8'
-_RESAMPLING = {2: 'bilinear', 3: 'bicubic'}  # PIL's Image.Resampling codes
 _INV_255 = torch.tensor(1 / 255, dtype=torch.float32).item()  # OpenCV's 1.f / 255
 _SIX_255THS = torch.tensor(6 / 255, dtype=torch.float32).item()
 # OpenCV's HSV-to-RGB sector table (its sector_data, given there as b, g, r), as the r, g, b picks of
@@ -102,9 +101,9 @@ def resized_crop(image: torch.Tensor, top: int, left: int, height: int, width: i
     anti-aliased when shrinking, in two passes, horizontal then vertical, each rounded to uint8 (a bicubic's
     overshoot is clipped between them, as in PIL). Pillow 13 picks the order of its passes by a rule of its own;
     the other order differs by a few levels where the bicubic overshoots (pixel noise)."""
-    if resample not in _RESAMPLING:
+    if resample not in ops.TORCH_RESAMPLING:
         raise ValueError(f'the device resamples bilinear (2) or bicubic (3) crops, got PIL filter {resample}')
-    mode = _RESAMPLING[resample]
+    mode = ops.TORCH_RESAMPLING[resample]
     crop = image[:, top:top + height, left:left + width].unsqueeze(0)
     crop = crop if crop.is_floating_point() else crop.float()
     rows = _round_uint8(F.interpolate(crop, size=(height, size), mode=mode, antialias=True, align_corners=False))
