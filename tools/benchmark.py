@@ -62,6 +62,7 @@ from s3pt_mm.utils.fileio import write_json_atomic
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # tools/benchmarks/: the official CrIBo code run from a checkout, and the side-by-side pre-training step
 sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
+from pretrain_step import peak_memory_mib, synchronize  # noqa: E402
 
 
 def _timed(fn, repeats, warmup=1):
@@ -189,7 +190,7 @@ def bench_clustering(args):
             def ours():
                 spatial_clustering(feats, pos, depths if extra else None, num_clusters=clusters, num_iters=iters,
                                    **extra)
-                _sync(device)
+                synchronize(device)
 
             ours_ms = _timed(ours, args.repeats)[0]
             out[f'ours, {name}, {positions} positions: ms/batch'] = ours_ms
@@ -200,24 +201,12 @@ def bench_clustering(args):
                 def official():
                     with torch.no_grad():
                         reference(feats, pos)
-                    _sync(device)
+                    synchronize(device)
 
                 ref_ms = _timed(official, max(args.repeats // 5, 2))[0]
                 out[f'official CrIBo compute_assignments, {name}, {positions} positions: ms/batch'] = ref_ms
                 out[f'speed-up over CrIBo, {name}, {positions} positions'] = ref_ms / ours_ms
     return out
-
-
-def _sync(device):
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-def _peak_memory_mb(device):
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    from pretrain_step import peak_rss_mib
-    return peak_rss_mib()
 
 
 MEMORY_CONFIGS = [f'{method}_{arch}' for arch in ('s16', 'b16') for method in ('dino', 'cribo', 's3pt')]
@@ -248,7 +237,7 @@ def _pretrain_step_figures(method, arch, device, batch, repeats):
         check_finite_losses(log_vars, steps[0], f'{method} {arch}')
         steps[0] += 1
         model.update_teacher(0.996)
-        _sync(device)
+        synchronize(device)
 
     if device.type == 'cuda':
         torch.cuda.empty_cache()
@@ -258,7 +247,7 @@ def _pretrain_step_figures(method, arch, device, batch, repeats):
            f'{device.type}'
     memory = 'GPU allocated' if device.type == 'cuda' else 'process RSS, highest so far'
     return {f'{name}: s/step': median_ms / 1000, f'{name}: images/s': batch / (median_ms / 1000),
-            f'{name}: peak memory MiB ({memory})': _peak_memory_mb(device)}
+            f'{name}: peak memory MiB ({memory})': peak_memory_mib(device)}
 
 
 def bench_pretrain(args):

@@ -45,6 +45,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+from pretrain_step import peak_memory_mib, synchronize  # noqa: E402
 
 #: images/s of S3PT ViT-S/16 at 32 images on one H100-class GPU, the target of issue 28.
 TARGET_IMAGES_PER_S = 1500
@@ -189,25 +190,11 @@ def amp_wrapper(model, cfg, dtype):
     return build_optim_wrapper(model, wrapper_cfg)
 
 
-def _sync(device):
-    import torch
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
 def _reset_peak(device):
     import torch
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-
-
-def _peak_mib(device):
-    import torch
-    if device.type == 'cuda':
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    from pretrain_step import peak_rss_mib
-    return peak_rss_mib()
 
 
 def _dtype_name(wrapper):
@@ -232,17 +219,17 @@ def run_pretrain(config, opts, device, frame):
             model.set_epoch(1)
             if model.queue is not None:
                 fill_queue(model.queue)
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         log_vars = model.train_step(data, wrapper)
         model.update_teacher(0.996)
-        _sync(device)
+        synchronize(device)
         times.append(time.perf_counter() - start)
         check_pretrain_state(model, log_vars, wrapper)
     timed = times[opts.warmup:] or times[-1:]
     step_s = median(timed)
     return dict(steps=opts.steps, images_per_s=opts.batch_size / step_s, step_s=step_s,
-                peak_mib=_peak_mib(device), dtype=_dtype_name(wrapper),
+                peak_mib=peak_memory_mib(device), dtype=_dtype_name(wrapper),
                 loss=sum(_number(v) for k, v in log_vars.items() if k.startswith('loss')))
 
 
@@ -273,7 +260,7 @@ def _ddp_worker(rank, world_size, port, opts_dict, out_dir):
             model.set_epoch(step)
             log_vars = ddp.train_step(pretrain_batch(opts.batch_size, opts.img, seed=100 * rank + step), wrapper)
             check_pretrain_state(model, log_vars, wrapper)
-        _sync(device)
+        synchronize(device)
         result['step_s'] = (time.perf_counter() - start) / 2
         result['dtype'] = _dtype_name(wrapper)
         # the same parameters on both ranks after the steps
@@ -395,10 +382,10 @@ def run_downstream(kind, opts, data, work_dir, device):
     times, step, images = [], 0, 0
     while step < opts.steps:
         for batch in loader:
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             log_vars = model.train_step(batch, wrapper)
-            _sync(device)
+            synchronize(device)
             times.append(time.perf_counter() - start)
             bad = {k: _number(v) for k, v in log_vars.items() if not _finite(v)}
             if bad:
@@ -410,7 +397,7 @@ def run_downstream(kind, opts, data, work_dir, device):
     timed = times[opts.warmup:] or times[-1:]
     step_s = median(timed)
     note = f'{images} sample(s) of 6 camera images per step' if kind == 'petr' else f'{images} images per step'
-    return dict(steps=opts.steps, step_s=step_s, images_per_s=images / step_s, peak_mib=_peak_mib(device),
+    return dict(steps=opts.steps, step_s=step_s, images_per_s=images / step_s, peak_mib=peak_memory_mib(device),
                 dtype=_dtype_name(wrapper),
                 loss=sum(_number(v) for k, v in log_vars.items() if 'loss' in k), note=note)
 

@@ -207,17 +207,17 @@ def render_timing(cfg, info: dict, method: str, device: str, repeats: int, batch
     from mmpretrain.registry import MODELS
 
     import s3pt_mm.models  # noqa: F401
-    from benchmark import _sync
+    from pretrain_step import synchronize
     device = torch.device(device)
     preprocessor = MODELS.build(cfg.model.data_preprocessor).to(device)
     pipeline = Compose(cfg.train_dataloader.dataset.pipeline)
     batch = default_collate([pipeline(dict(info)) for _ in range(batch_size)])
     seconds = []
     for _ in range(repeats + 1):
-        _sync(device)
+        synchronize(device)
         start = time.perf_counter()
         preprocessor(batch)
-        _sync(device)
+        synchronize(device)
         seconds.append(time.perf_counter() - start)
     name = torch.cuda.get_device_name(device) if device.type == 'cuda' else f'CPU, {torch.get_num_threads()} threads'
     ms = 1000 * float(np.median(seconds[1:]))

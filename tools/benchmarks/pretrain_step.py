@@ -69,6 +69,22 @@ def peak_rss_mib():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def peak_memory_mib(device):
+    """Peak memory of the run so far in MiB: the CUDA allocator's peak on a GPU, :func:`peak_rss_mib` on the
+    CPU."""
+    import torch
+    if device.type == 'cuda':
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return peak_rss_mib()
+
+
+def synchronize(device):
+    """Wait for ``device``'s queued work (a no-op on the CPU), before reading a clock."""
+    import torch
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
 def check_finite_losses(log_vars, step, what=''):
     """Stop (``SystemExit``, non-zero exit) when a loss term of a step's ``log_vars`` (``train_step``'s
     returns) is not finite, naming the terms and the step: a benchmark must not report the speed of a
