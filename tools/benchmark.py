@@ -62,7 +62,7 @@ from s3pt_mm.utils.fileio import write_json_atomic
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # tools/benchmarks/: the official CrIBo code run from a checkout, and the side-by-side pre-training step
 sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
-from pretrain_step import peak_memory_mib, synchronize  # noqa: E402
+from pretrain_step import peak_memory_mib, reset_peak_memory, synchronize  # noqa: E402
 
 
 def _timed(fn, repeats, warmup=1):
@@ -239,9 +239,7 @@ def _pretrain_step_figures(method, arch, device, batch, repeats):
         model.update_teacher(0.996)
         synchronize(device)
 
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
     median_ms, _ = _timed(step, max(repeats // 2, 2), warmup=2)
     name = f'{_config_name(method, arch)}, batch {batch}, {"fp16 AMP" if device.type == "cuda" else "float32"}, ' \
            f'{device.type}'

@@ -45,7 +45,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tools', 'benchmarks'))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
-from pretrain_step import peak_memory_mib, synchronize  # noqa: E402
+from pretrain_step import peak_memory_mib, reset_peak_memory, synchronize  # noqa: E402
 
 #: images/s of S3PT ViT-S/16 at 32 images on one H100-class GPU, the target of issue 28.
 TARGET_IMAGES_PER_S = 1500
@@ -190,13 +190,6 @@ def amp_wrapper(model, cfg, dtype):
     return build_optim_wrapper(model, wrapper_cfg)
 
 
-def _reset_peak(device):
-    import torch
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
-        torch.cuda.reset_peak_memory_stats(device)
-
-
 def _dtype_name(wrapper):
     dtype = getattr(wrapper, 'cast_dtype', None)
     return str(dtype).replace('torch.', '') if dtype else 'autocast default'
@@ -210,7 +203,7 @@ def run_pretrain(config, opts, device, frame):
     model, cfg = build_pretrain(config, opts.tiny)
     model.to(device)
     wrapper = amp_wrapper(model, cfg, opts.dtype)
-    _reset_peak(device)
+    reset_peak_memory(device)
     times = []
     for step in range(opts.steps):
         data = pipeline_batch(cfg, frame(), opts.batch_size, opts.img, seed=step) if renders_views(cfg) else \
@@ -378,7 +371,7 @@ def run_downstream(kind, opts, data, work_dir, device):
     model.init_weights()
     wrapper = runner.build_optim_wrapper(cfg.optim_wrapper)
     loader = runner.build_dataloader(cfg.train_dataloader)
-    _reset_peak(device)
+    reset_peak_memory(device)
     times, step, images = [], 0, 0
     while step < opts.steps:
         for batch in loader:

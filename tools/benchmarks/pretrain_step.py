@@ -78,6 +78,15 @@ def peak_memory_mib(device):
     return peak_rss_mib()
 
 
+def reset_peak_memory(device):
+    """Start :func:`peak_memory_mib` anew on a GPU (cached blocks released first); the CPU's RSS peak cannot
+    be reset."""
+    import torch
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+
+
 def synchronize(device):
     """Wait for ``device``'s queued work (a no-op on the CPU), before reading a clock."""
     import torch
